@@ -1,0 +1,227 @@
+"""The table of recurrent architectures: which gates, activations, peepholes and extras each has,
+and where each parameter lives in a layer's flat parameter vector.
+
+Vanilla LSTM ``V`` (Greff et al. 2017, eq. 1–6), x^t ∈ R^M, N blocks, y^{-1} = c^{-1} = 0::
+
+    z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z                    zᵗ = g(z̄ᵗ)      block input
+    īᵗ = W_i xᵗ + R_i yᵗ⁻¹ + p_i ⊙ cᵗ⁻¹ + b_i        iᵗ = σ(īᵗ)      input gate  (peeks at the old cell)
+    f̄ᵗ = W_f xᵗ + R_f yᵗ⁻¹ + p_f ⊙ cᵗ⁻¹ + b_f        fᵗ = σ(f̄ᵗ)      forget gate (peeks at the old cell)
+    cᵗ = zᵗ ⊙ iᵗ + cᵗ⁻¹ ⊙ fᵗ                                           cell
+    ōᵗ = W_o xᵗ + R_o yᵗ⁻¹ + p_o ⊙ cᵗ + b_o          oᵗ = σ(ōᵗ)      output gate (peeks at the new cell)
+    yᵗ = h(cᵗ) ⊙ oᵗ                                                    block output
+
+with g = h = tanh. The eight variants each change one thing:
+
+    NIG   iᵗ ≡ 1                       drops W_i, R_i, p_i, b_i
+    NFG   fᵗ ≡ 1                       drops W_f, R_f, p_f, b_f
+    NOG   oᵗ ≡ 1                       drops W_o, R_o, p_o, b_o
+    NIAF  g(x) = x
+    NOAF  h(x) = x
+    CIFG  fᵗ = 1 − iᵗ                  drops W_f, R_f, p_f, b_f
+    NP    no peepholes                 drops p_i, p_f, p_o
+    FGR   every gate also sees all three gates of the previous step:
+            īᵗ += R_ii iᵗ⁻¹ + R_fi fᵗ⁻¹ + R_oi oᵗ⁻¹   (R_ab carries gate a at t−1 into gate b at t)
+            f̄ᵗ += R_if iᵗ⁻¹ + R_ff fᵗ⁻¹ + R_of oᵗ⁻¹
+            ōᵗ += R_io iᵗ⁻¹ + R_fo fᵗ⁻¹ + R_oo oᵗ⁻¹  adds nine N×N matrices
+
+Gated units of Józefowicz, Zaremba & Sutskever (2015), h = hᵗ⁻¹::
+
+    GRU   r = σ(W_r x + U_r h + b_r)      u = σ(W_u x + U_u h + b_u)
+          h̃ = tanh(W_h x + U_h (r ⊙ h) + b_h)            hᵗ = u ⊙ h + (1 − u) ⊙ h̃
+    MUT1  z = σ(W_z x + b_z)              r = σ(W_r x + U_r h + b_r)
+          hᵗ = tanh(U_h (r ⊙ h) + tanh(W_h x) + b_h) ⊙ z + h ⊙ (1 − z)
+    MUT2  z = σ(W_z x + U_z h + b_z)      r = σ(W_r x + U_r h + b_r)
+          hᵗ = tanh(U_h (r ⊙ h) + W_h x + b_h) ⊙ z + h ⊙ (1 − z)
+    MUT3  z = σ(W_z x + U_z tanh(h) + b_z)   r = σ(W_r x + U_r h + b_r)
+          hᵗ = tanh(U_h (r ⊙ h) + W_h x + b_h) ⊙ z + h ⊙ (1 − z)
+
+JZS write the bare input ``x`` into MUT1's candidate (``tanh(x)``) and MUT2's reset gate (``x``), which
+needs dim(x) = N. Our choice (SPEC §4): a learned projection takes its place — ``tanh(W_h x)`` in MUT1,
+``W_r x`` in MUT2 — so every cell accepts any input size.
+
+Flat layout. A layer's parameters are one contiguous vector; each name is a row-contiguous view into
+it. The input weights of all gates come first and are adjacent, so they also form one stacked matrix
+(``blocks["W"]``) that projects the whole sequence in one GEMM; the recurrent weights likewise
+(``blocks["R"]``, ``blocks["U"]``). Order: LSTM family ``W_* R_* p_* b_* R_ab``; gated family
+``W_* U_* b_*``; gates within each group in the order of :attr:`Architecture.gates`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One row of the table. Flags say what differs from vanilla LSTM (LSTM family) or which JZS
+    cell this is (gated family)."""
+
+    name: str
+    description: str
+    family: str = "lstm"               # "lstm" (Greff et al.) or "gated" (GRU and the JZS mutants)
+    # --- LSTM family -----------------------------------------------------------------------
+    input_gate: bool = True            # False: iᵗ ≡ 1 (NIG)
+    forget_gate: bool = True           # False: fᵗ ≡ 1 (NFG), or coupled to the input gate (CIFG)
+    output_gate: bool = True           # False: oᵗ ≡ 1 (NOG)
+    coupled: bool = False              # fᵗ = 1 − iᵗ (CIFG)
+    input_activation: bool = True      # g = tanh; False: g(x) = x (NIAF)
+    output_activation: bool = True     # h = tanh; False: h(x) = x (NOAF)
+    peepholes: bool = True             # p_i, p_f, p_o; False for NP
+    full_gate_recurrence: bool = False  # the nine R_ab matrices (FGR)
+    # --- gated family ----------------------------------------------------------------------
+    # The gate that mixes old state and candidate: "u" keeps the old state (GRU: hᵗ = u⊙h + (1−u)⊙h̃),
+    # "z" writes the candidate (MUT: hᵗ = z⊙h̃ + (1−z)⊙h).
+    mix_gate: str = ""
+    # What the mix gate sees of hᵗ⁻¹: "none" (MUT1), "h" (GRU, MUT2) or "tanh" (MUT3).
+    mix_recurrence: str = ""
+    candidate_input_tanh: bool = False  # MUT1: tanh(W_h x) enters the candidate instead of W_h x
+
+    @property
+    def gates(self) -> tuple[str, ...]:
+        """Gate letters in storage order: LSTM ``z i f o`` (those present); gated ``u|z r h``."""
+        if self.family == "gated":
+            return (self.mix_gate, "r", "h")
+        present = {"z": True, "i": self.input_gate, "f": self.forget_gate and not self.coupled,
+                   "o": self.output_gate}
+        return tuple(g for g in "zifo" if present[g])
+
+    @property
+    def recurrent_gates(self) -> tuple[str, ...]:
+        """Gates with a recurrent matrix (R_* for LSTM, U_* for the gated family)."""
+        if self.family == "gated" and self.mix_recurrence == "none":
+            return ("r", "h")
+        return self.gates
+
+    @property
+    def peephole_gates(self) -> tuple[str, ...]:
+        """Gates with a peephole p_* (LSTM family): i, f, o where the gate exists."""
+        if self.family != "lstm" or not self.peepholes:
+            return ()
+        present = {"i": self.input_gate, "f": self.forget_gate and not self.coupled,
+                   "o": self.output_gate}
+        return tuple(g for g in "ifo" if present[g])
+
+
+FGR_SOURCES_TARGETS = [(a, b) for b in "ifo" for a in "ifo"]
+"""(source a, target b) of each R_ab in storage order: R_ii, R_fi, R_oi, R_if, R_ff, R_of, R_io, R_fo,
+R_oo — all matrices feeding target gate i, then f, then o. As a (3, 3, N, N) block ``Q[b, a] = R_ab``."""
+
+_TABLE = [
+    Architecture("V", "vanilla LSTM with peepholes"),
+    Architecture("NIG", "no input gate", input_gate=False),
+    Architecture("NFG", "no forget gate", forget_gate=False),
+    Architecture("NOG", "no output gate", output_gate=False),
+    Architecture("NIAF", "no input activation function (g = identity)", input_activation=False),
+    Architecture("NOAF", "no output activation function (h = identity)", output_activation=False),
+    Architecture("CIFG", "coupled input and forget gate (f = 1 - i)", coupled=True),
+    Architecture("NP", "no peepholes", peepholes=False),
+    Architecture("FGR", "full gate recurrence", full_gate_recurrence=True),
+    Architecture("GRU", "gated recurrent unit", family="gated", mix_gate="u", mix_recurrence="h"),
+    Architecture("MUT1", "JZS mutant 1", family="gated", mix_gate="z", mix_recurrence="none",
+                 candidate_input_tanh=True),
+    Architecture("MUT2", "JZS mutant 2", family="gated", mix_gate="z", mix_recurrence="h"),
+    Architecture("MUT3", "JZS mutant 3", family="gated", mix_gate="z", mix_recurrence="tanh"),
+]
+
+ARCHITECTURES: tuple[str, ...] = tuple(a.name for a in _TABLE)
+"""Every architecture name, in the paper's order followed by the JZS cells."""
+
+LSTM_VARIANTS: tuple[str, ...] = tuple(a.name for a in _TABLE if a.family == "lstm")
+"""Vanilla LSTM and the eight Odyssey variants."""
+
+_BY_NAME = {a.name: a for a in _TABLE}
+
+
+def get(arch: str | Architecture) -> Architecture:
+    """The :class:`Architecture` called ``arch`` (names are case-insensitive)."""
+    if isinstance(arch, Architecture):
+        return arch
+    found = _BY_NAME.get(str(arch).upper())
+    if found is None:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return found
+
+
+class Layout:
+    """Where every parameter of one layer sits in its flat vector.
+
+    ``shapes`` maps each name to its shape in storage order; ``views(flat)`` gives the named views,
+    ``blocks(flat)`` the stacked views the kernels use:
+
+    LSTM family: ``W`` (G·N, M), ``R`` (G·N, N), ``p`` (P, N), ``b`` (G·N,), ``Q`` (3, 3, N, N) for FGR,
+    with G gates (:attr:`Architecture.gates`) and P peepholes (:attr:`Architecture.peephole_gates`).
+    Gated family: ``W`` (3·N, M), ``U`` (K·N, N) with K = 2 for MUT1 else 3, ``b`` (3·N,).
+    """
+
+    def __init__(self, arch: str | Architecture, n_in: int, n_hidden: int):
+        for field, value in (("n_in", n_in), ("n_hidden", n_hidden)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{field} must be a positive integer, got {value!r}")
+        self.arch = get(arch)
+        self.n_in, self.n_hidden = int(n_in), int(n_hidden)
+        M, N, a = self.n_in, self.n_hidden, self.arch
+        shapes: dict[str, tuple[int, ...]] = {}
+        recurrent = "R" if a.family == "lstm" else "U"
+        for g in a.gates:
+            shapes[f"W_{g}"] = (N, M)
+        for g in a.recurrent_gates:
+            shapes[f"{recurrent}_{g}"] = (N, N)
+        for g in a.peephole_gates:
+            shapes[f"p_{g}"] = (N,)
+        for g in a.gates:
+            shapes[f"b_{g}"] = (N,)
+        if a.full_gate_recurrence:
+            for src, tgt in FGR_SOURCES_TARGETS:
+                shapes[f"R_{src}{tgt}"] = (N, N)
+        self.shapes = shapes
+        self.offsets: dict[str, int] = {}
+        offset = 0
+        for name, shape in shapes.items():
+            self.offsets[name] = offset
+            offset += int(np.prod(shape))
+        self.size = offset
+
+    def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """Named views into ``flat`` (writing to a view writes to ``flat``)."""
+        self._check(flat)
+        return {name: flat[self.offsets[name]:self.offsets[name] + int(np.prod(shape))].reshape(shape)
+                for name, shape in self.shapes.items()}
+
+    def blocks(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """Stacked views: all gates' matrices of one kind as one matrix (see the class docstring)."""
+        self._check(flat)
+        a, N, M = self.arch, self.n_hidden, self.n_in
+
+        G = len(a.gates)
+        out = {"W": self._stack("W_", a.gates, flat, (G * N, M))}
+        if a.family == "lstm":
+            out["R"] = self._stack("R_", a.recurrent_gates, flat, (G * N, N))
+            out["p"] = self._stack("p_", a.peephole_gates, flat, (len(a.peephole_gates), N))
+            out["b"] = self._stack("b_", a.gates, flat, (G * N,))
+            out["Q"] = (self._stack("R_ii", None, flat, (3, 3, N, N)) if a.full_gate_recurrence
+                        else flat[:0].reshape(0, 0, 0, 0))
+        else:
+            K = len(a.recurrent_gates)
+            out["U"] = self._stack("U_", a.recurrent_gates, flat, (K * N, N))
+            out["b"] = self._stack("b_", a.gates, flat, (G * N,))
+        return out
+
+    def _stack(self, prefix, gates, flat, shape):
+        """The contiguous run of ``prefix + gate`` parameters (or from one name on) as one array."""
+        count = int(np.prod(shape))
+        if count == 0:
+            return flat[:0].reshape(shape)
+        first = prefix if gates is None else prefix + gates[0]
+        start = self.offsets[first]
+        return flat[start:start + count].reshape(shape)
+
+    def _check(self, flat: np.ndarray) -> None:
+        if flat.ndim != 1 or flat.size != self.size:
+            raise ValueError(f"{self.arch.name} layer with n_in={self.n_in}, n_hidden={self.n_hidden} "
+                             f"needs a flat vector of {self.size} values, got shape {flat.shape}")
+
+
+def n_params(arch: str | Architecture, n_in: int, n_hidden: int) -> int:
+    """Number of parameters of one layer (one direction)."""
+    return Layout(arch, n_in, n_hidden).size
