@@ -1,5 +1,8 @@
-"""lstm_scratch — a from-scratch NumPy/Numba reproduction of *LSTM: A Search Space Odyssey*."""
-from .variants import ARCHITECTURES, LSTM_VARIANTS, Architecture
+"""lstm_scratch — a from-scratch NumPy/Numba reproduction of *LSTM: A Search Space Odyssey*
+(Greff et al. 2017) and the gated cells of Józefowicz, Zaremba & Sutskever (2015)."""
+from .layer import BiLayer, Layer
+from .variants import ARCHITECTURES, LSTM_VARIANTS, Architecture, n_params
 
 __version__ = "0.1.0"
-__all__ = ["ARCHITECTURES", "LSTM_VARIANTS", "Architecture", "__version__"]
+__all__ = ["ARCHITECTURES", "LSTM_VARIANTS", "Architecture", "BiLayer", "Layer", "n_params",
+           "__version__"]

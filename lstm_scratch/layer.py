@@ -1,0 +1,187 @@
+"""One recurrent layer (:class:`Layer`) and a bidirectional pair (:class:`BiLayer`) of any architecture.
+
+A layer owns one contiguous parameter vector ``flat`` and a gradient vector ``grad_flat`` of the same
+size; ``params`` and ``grads`` are dicts of named views into them (names as in :mod:`variants`).
+``forward`` runs one sequence, ``backward`` runs full BPTT over it and overwrites ``grads``.
+
+Initialisation (SPEC §6, our choice): every weight, peepholes included, from N(0, init_std²) with
+init_std = 0.1; biases 0. ``forget_bias`` (JZS "LSTM-b": +1) sets the forget-gate bias b_f; for CIFG,
+whose forget gate is fᵗ = 1 − iᵗ, it sets b_i = −forget_bias so that f starts at σ(forget_bias) too.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import reference
+from .variants import Layout
+
+BACKENDS = ("numba", "reference")
+DTYPES = (np.float32, np.float64)
+
+
+def _check_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in [np.dtype(d) for d in DTYPES]:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _storage(name: str, given: np.ndarray | None, size: int, dtype: np.dtype) -> np.ndarray:
+    """A zeroed vector of ``size`` values, or ``given`` after checking it fits."""
+    if given is None:
+        return np.zeros(size, dtype=dtype)
+    if not isinstance(given, np.ndarray) or given.dtype != dtype or given.shape != (size,):
+        raise ValueError(f"{name} must be a 1-D {dtype} array of {size} values, "
+                         f"got {getattr(given, 'dtype', type(given).__name__)} "
+                         f"{getattr(given, 'shape', '')}")
+    return given
+
+
+def _check_sequence(name: str, array, width: int, dtype: np.dtype, length: int | None = None):
+    """Validate one (T, width) sequence; return it C-contiguous (the kernels index rows)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of shape (T, {width}), got {type(array).__name__}")
+    if array.ndim != 2 or array.shape[1] != width or array.shape[0] < 1:
+        want = f"({length}, {width})" if length is not None else f"(T, {width}) with T >= 1"
+        raise ValueError(f"{name} must have shape {want}, got {array.shape}")
+    if length is not None and array.shape[0] != length:
+        raise ValueError(f"{name} has {array.shape[0]} time steps but the forward pass had {length}")
+    if array.dtype != dtype:
+        raise TypeError(f"{name} has dtype {array.dtype} but the layer is {dtype}; "
+                        f"convert with {name}.astype(np.{dtype})")
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise ValueError(f"{name} contains a non-finite value ({array[tuple(bad)]}) at time step "
+                         f"{bad[0]}, unit {bad[1]}")
+    return np.ascontiguousarray(array)
+
+
+class Layer:
+    """A unidirectional recurrent layer.
+
+    >>> layer = Layer(arch="CIFG", n_in=3, n_hidden=4, seed=0)
+    >>> y = layer.forward(np.zeros((5, 3)))          # (T, M) -> (T, N)
+    >>> dx = layer.backward(np.ones_like(y))          # (T, N) -> (T, M); fills layer.grads
+
+    ``flat`` / ``grad_flat`` may be given as views into a larger vector (a network's); the layer then
+    initialises and uses that storage.
+    """
+
+    def __init__(self, arch: str = "V", n_in: int = 1, n_hidden: int = 1, *, dtype=np.float64,
+                 seed: int | np.random.Generator = 0, forget_bias: float = 0.0,
+                 backend: str = "numba", init_std: float = 0.1,
+                 flat: np.ndarray | None = None, grad_flat: np.ndarray | None = None):
+        self.layout = Layout(arch, n_in, n_hidden)
+        self.arch = self.layout.arch
+        self.n_in, self.n_hidden = self.layout.n_in, self.layout.n_hidden
+        self.dtype = _check_dtype(dtype)
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.backend = backend
+        self.flat = _storage("flat", flat, self.layout.size, self.dtype)
+        self.grad_flat = _storage("grad_flat", grad_flat, self.layout.size, self.dtype)
+        self.params = self.layout.views(self.flat)
+        self.grads = self.layout.views(self.grad_flat)
+        self._blocks = self.layout.blocks(self.flat)
+        self._grad_blocks = self.layout.blocks(self.grad_flat)
+        self._cache = None
+        self.initialise(seed, forget_bias=forget_bias, init_std=init_std)
+
+    @property
+    def n_params(self) -> int:
+        return self.layout.size
+
+    def initialise(self, seed: int | np.random.Generator = 0, *, forget_bias: float = 0.0,
+                   init_std: float = 0.1) -> None:
+        """Weights and peepholes ~ N(0, init_std²), biases 0, forget bias as in the module docstring."""
+        if forget_bias and self.arch.family != "lstm":
+            raise ValueError(f"forget_bias applies to LSTM variants; {self.arch.name} has no forget gate")
+        if forget_bias and not (self.arch.forget_gate or self.arch.coupled):
+            raise ValueError(f"forget_bias={forget_bias}: {self.arch.name} has no forget gate to bias; "
+                             "use forget_bias=0")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.flat[:] = rng.normal(0.0, init_std, self.layout.size)
+        for name, view in self.params.items():
+            if name.startswith("b_"):
+                view[:] = 0.0
+        if self.arch.coupled:
+            self.params["b_i"][:] = -forget_bias
+        elif "b_f" in self.params:
+            self.params["b_f"][:] = forget_bias
+
+    def _backend(self):
+        if self.backend == "reference":
+            return reference, self.params, self.grads
+        from . import kernels
+        return kernels, self._blocks, self._grad_blocks
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (T, n_in) of the layer's dtype → y: (T, n_hidden)."""
+        x = _check_sequence("x", x, self.n_in, self.dtype)
+        module, params, _ = self._backend()
+        y, self._cache = module.forward(self.arch, params, x)
+        self._steps = x.shape[0]
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """dy = ∂L/∂y: (T, n_hidden) → ∂L/∂x: (T, n_in); overwrites ``grads`` with ∂L/∂θ."""
+        if self._cache is None:
+            raise RuntimeError("backward() needs the forward pass of the same sequence: call forward(x) "
+                               "first")
+        dy = _check_sequence("dy", dy, self.n_hidden, self.dtype, self._steps)
+        module, params, grads = self._backend()
+        return module.backward(self.arch, params, self._cache, dy, grads)
+
+    def __repr__(self) -> str:
+        return (f"Layer(arch={self.arch.name!r}, n_in={self.n_in}, n_hidden={self.n_hidden}, "
+                f"dtype={self.dtype.name}, backend={self.backend!r}, n_params={self.n_params})")
+
+
+class BiLayer:
+    """A forward and a backward layer over the same input, outputs concatenated: (T, 2N).
+
+    The backward direction reads the sequence reversed: yᵇᵗ depends on x^{t..T−1}. Parameters are
+    one flat vector, the forward direction first; names are prefixed ``fw.`` and ``bw.``.
+    """
+
+    def __init__(self, arch: str = "V", n_in: int = 1, n_hidden: int = 1, *, dtype=np.float64,
+                 seed: int | np.random.Generator = 0, forget_bias: float = 0.0,
+                 backend: str = "numba", init_std: float = 0.1,
+                 flat: np.ndarray | None = None, grad_flat: np.ndarray | None = None):
+        size = Layout(arch, n_in, n_hidden).size
+        dtype = _check_dtype(dtype)
+        self.flat = _storage("flat", flat, 2 * size, dtype)
+        self.grad_flat = _storage("grad_flat", grad_flat, 2 * size, dtype)
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        common = dict(dtype=dtype, seed=rng, forget_bias=forget_bias, backend=backend, init_std=init_std)
+        self.fw = Layer(arch, n_in, n_hidden, flat=self.flat[:size], grad_flat=self.grad_flat[:size],
+                        **common)
+        self.bw = Layer(arch, n_in, n_hidden, flat=self.flat[size:], grad_flat=self.grad_flat[size:],
+                        **common)
+        self.arch, self.n_in, self.n_hidden, self.dtype = self.fw.arch, n_in, n_hidden, dtype
+        self.params = {f"{d}.{k}": v for d, layer in (("fw", self.fw), ("bw", self.bw))
+                       for k, v in layer.params.items()}
+        self.grads = {f"{d}.{k}": v for d, layer in (("fw", self.fw), ("bw", self.bw))
+                      for k, v in layer.grads.items()}
+
+    @property
+    def n_params(self) -> int:
+        return self.fw.n_params + self.bw.n_params
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (T, n_in) → [y_fw | y_bw]: (T, 2·n_hidden)."""
+        y_fw = self.fw.forward(x)
+        y_bw = self.bw.forward(x[::-1])[::-1]
+        return np.concatenate([y_fw, y_bw], axis=1)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """dy: (T, 2·n_hidden) → ∂L/∂x: (T, n_in); overwrites ``grads``."""
+        N = self.n_hidden
+        if not isinstance(dy, np.ndarray) or dy.ndim != 2 or dy.shape[1] != 2 * N:
+            raise ValueError(f"dy must have shape (T, {2 * N}) for a bidirectional layer of "
+                             f"{N} units per direction, got {getattr(dy, 'shape', type(dy).__name__)}")
+        return self.fw.backward(dy[:, :N]) + self.bw.backward(dy[::-1, N:])[::-1]
+
+    def __repr__(self) -> str:
+        return (f"BiLayer(arch={self.arch.name!r}, n_in={self.n_in}, n_hidden={self.n_hidden}, "
+                f"dtype={self.dtype.name}, backend={self.fw.backend!r}, n_params={self.n_params})")
