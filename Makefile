@@ -1,0 +1,32 @@
+# The two quick-start commands (`make demo`, `make test`) create a virtual environment in .venv,
+# install the package into it, and run. Override PYTHON to choose the interpreter.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Data come through the project's fetch-and-verify code; next to ../shared/data (CI, offline
+# machines) that directory is the mirror standing in for the download URLs.
+export LSTM_SCRATCH_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+
+.PHONY: demo test bench install clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed      ## the main job
+	$(VENV)/bin/lstm-odyssey check
+
+test: $(VENV)/.installed      ## the whole test suite, tutorials included
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed     ## kernel and CTC benchmarks against PyTorch (benchmark-only dependency)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) benchmarks/bench_layers.py
+	$(PY) benchmarks/bench_ctc.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

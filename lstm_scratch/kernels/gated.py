@@ -1,0 +1,234 @@
+"""Numba forward and full BPTT for the gated family — GRU and the JZS mutants MUT1–3 — over one sequence.
+
+One kernel carries all four cells. With h = hᵗ⁻¹, h⁻¹ = 0, and m the mixing gate (u for GRU, z for
+MUT1–3; :mod:`lstm_scratch.variants` has each cell written out)::
+
+    m̄ = W_m x + [U_m h | U_m tanh(h) | nothing] + b_m        m = σ(m̄)       mix_recurrence h | tanh | none
+    r̄ = W_r x + U_r h + b_r                                   r = σ(r̄)
+    h̄ = U_h (r ⊙ h) + [W_h x | tanh(W_h x)] + b_h            h̃ = tanh(h̄)   candidate_input_tanh (MUT1)
+    hᵗ = k ⊙ h + (1 − k) ⊙ h̃     k = m (mix_gate "u": GRU keeps the old state), k = 1 − m ("z": MUT)
+
+Backward, with δhᵗ = Δᵗ + (what step t + 1 sends back) and σ'(m̄) = m (1 − m)::
+
+    δh̃ = δhᵗ ⊙ (1 − k)       δm̄ = ±δhᵗ ⊙ (h − h̃) ⊙ σ'(m̄)   (+ for GRU, − for MUT)
+    δh̄ = δh̃ ⊙ (1 − h̃²)       δ(r ⊙ h) = U_hᵀ δh̄       δr̄ = δ(r ⊙ h) ⊙ h ⊙ σ'(r̄)
+    δhᵗ⁻¹ = δhᵗ ⊙ k + δ(r ⊙ h) ⊙ r + U_rᵀ δr̄ + [U_mᵀ δm̄ | (U_mᵀ δm̄) ⊙ (1 − tanh²(h))]
+    δ(W_h x) = δh̄, or δh̄ ⊙ (1 − tanh²(W_h x)) for MUT1 (b_h sits outside that tanh and gets δh̄)
+    δx = Wᵀ [δm̄; δr̄; δ(W_h x)]   δW = Σ_t [δm̄; δr̄; δ(W_h x)] xᵀ   δb = Σ_t [δm̄; δr̄; δh̄]
+    δU_m = Σ_t δm̄ [h | tanh(h)]ᵀ   δU_r = Σ_t δr̄ hᵀ   δU_h = Σ_t δh̄ (r ⊙ h)ᵀ
+
+Fast path (SPEC §10): the input projection W x of all steps is one GEMM before the recurrence; only the
+matrix–vector products with U (forward) and Uᵀ (backward) run step by step; δW, δU and δx are GEMMs
+after the loop. Activations go through ``exp`` (:mod:`.activations`) and saturate to exact 0, ±1, so
+inputs of ±300 or huge weights give finite outputs and gradients.
+
+Specialisation: one generic body per direction (``_forward_body``, ``_backward_body``) takes the cell's
+flags as arguments and is inlined at the Numba-IR level (``inline="always"``) into one small
+``cache=True`` entry point per cell that passes the flags as constants — LLVM then folds the flag tests
+and drops the dead branches, so each cell runs only its own code. Each entry point compiles once per
+dtype (float32, float64) and is cached on disk.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from .activations import sigmoid, tanh
+
+# What the mixing gate sees of hᵗ⁻¹ (Architecture.mix_recurrence) as a compile-time integer.
+_MIX_NONE, _MIX_H, _MIX_TANH = 0, 1, 2
+_MIX = {"none": _MIX_NONE, "h": _MIX_H, "tanh": _MIX_TANH}
+
+
+class GatedCache(NamedTuple):
+    """What :func:`forward` keeps for :func:`backward`. ``h`` is the same array as the returned y."""
+    x: np.ndarray        # (T, M) the input
+    h: np.ndarray        # (T, N) hᵗ
+    gates: np.ndarray    # (T, 3N) [m, r, h̃] per step
+    x_h_tanh: np.ndarray  # (T, N) tanh(W_h xᵗ) for MUT1, else (0, N)
+    h_tanh: np.ndarray   # (T, N) tanh(hᵗ⁻¹) for MUT3 (the mixing gate's recurrent input), else (0, N)
+
+
+def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
+    """Jitted (forward, backward) for one cell. The flags are closure variables, which Numba freezes
+    as compile-time constants: every flag test is decided while compiling (see module docstring)."""
+
+    def forward(W, U, b, x):
+        T, N = x.shape[0], b.shape[0] // 3
+        dt = x.dtype
+        one = np.ones(1, dt)[0]                      # typed 1 keeps float32 arithmetic in float32
+        U_h = U[U.shape[0] - N:]                     # the last block of U, whatever K is
+        pre = np.dot(x, W.T)                         # (T, 3N) W_m x, W_r x, W_h x for every t: one GEMM
+        h_all = np.empty((T, N), dt)
+        gates = np.empty((T, 3 * N), dt)
+        x_h_tanh = np.empty((T if candidate_input_tanh else 0, N), dt)
+        h_tanh = np.empty((T if mix_recurrence == _MIX_TANH else 0, N), dt)
+        q = np.empty(N, dt)                          # r ⊙ h
+        h = np.zeros(N, dt)                          # h⁻¹ = 0
+        for t in range(T):
+            p = pre[t]                               # this step's pre-activations, completed in place
+            if mix_recurrence == _MIX_H:             # U_m h and U_r h in one matrix-vector product
+                p[:2 * N] += np.dot(U[:2 * N], h)
+            elif mix_recurrence == _MIX_TANH:
+                for i in range(N):
+                    h_tanh[t, i] = tanh(h[i])
+                p[:N] += np.dot(U[:N], h_tanh[t])
+                p[N:2 * N] += np.dot(U[N:2 * N], h)
+            else:                                    # MUT1: z sees no recurrence; U holds U_r, U_h
+                p[N:2 * N] += np.dot(U[:N], h)
+            for i in range(N):
+                gates[t, i] = sigmoid(p[i] + b[i])
+                r = sigmoid(p[N + i] + b[N + i])
+                gates[t, N + i] = r
+                q[i] = r * h[i]
+            u_q = np.dot(U_h, q)
+            for i in range(N):
+                x_h = p[2 * N + i]
+                if candidate_input_tanh:             # MUT1: tanh(W_h x), then b_h outside it
+                    x_h = tanh(x_h)
+                    x_h_tanh[t, i] = x_h
+                h_tilde = tanh(u_q[i] + x_h + b[2 * N + i])
+                gates[t, 2 * N + i] = h_tilde
+                m = gates[t, i]
+                if keeps_old:                        # GRU: hᵗ = u ⊙ h + (1 − u) ⊙ h̃
+                    h_all[t, i] = m * h[i] + (one - m) * h_tilde
+                else:                                # MUT: hᵗ = z ⊙ h̃ + (1 − z) ⊙ h
+                    h_all[t, i] = m * h_tilde + (one - m) * h[i]
+            h = h_all[t]
+        return h_all, gates, x_h_tanh, h_tanh
+
+    def backward(W, U, x, h_all, gates, x_h_tanh, h_tanh, dy, gW, gU, gb):
+        T, N = x.shape[0], h_all.shape[1]
+        dt = x.dtype
+        one = np.ones(1, dt)[0]
+        U_h = U[U.shape[0] - N:]
+        delta = np.empty((T, 3 * N), dt)             # [δm̄, δr̄, δh̄] per step
+        dh = np.zeros(N, dt)                         # ∂L/∂hᵗ arriving from step t + 1
+        zero = np.zeros(N, dt)                       # h⁻¹
+        for t in range(T - 1, -1, -1):
+            h = h_all[t - 1] if t > 0 else zero
+            d = delta[t]
+            for i in range(N):
+                dh_t = dy[t, i] + dh[i]
+                m, h_tilde = gates[t, i], gates[t, 2 * N + i]
+                if keeps_old:                        # k = u: δh̃ = δhᵗ (1 − u), δū = δhᵗ (h − h̃) σ'
+                    dh_tilde = dh_t * (one - m)
+                    d[i] = dh_t * (h[i] - h_tilde) * m * (one - m)
+                    dh[i] = dh_t * m
+                else:                                # k = 1 − z: δh̃ = δhᵗ z, δz̄ = δhᵗ (h̃ − h) σ'
+                    dh_tilde = dh_t * m
+                    d[i] = dh_t * (h_tilde - h[i]) * m * (one - m)
+                    dh[i] = dh_t * (one - m)
+                d[2 * N + i] = dh_tilde * (one - h_tilde * h_tilde)
+            d_q = np.dot(U_h.T, d[2 * N:])           # δ(r ⊙ h) = U_hᵀ δh̄
+            for i in range(N):
+                r = gates[t, N + i]
+                d[N + i] = d_q[i] * h[i] * r * (one - r)
+                dh[i] += d_q[i] * r
+            if t == 0:                               # h⁻¹ is a constant: nothing to send further back
+                break
+            if mix_recurrence == _MIX_H:             # U_mᵀ δm̄ + U_rᵀ δr̄ in one product
+                dh += np.dot(U[:2 * N].T, d[:2 * N])
+            elif mix_recurrence == _MIX_TANH:
+                dh += np.dot(U[N:2 * N].T, d[N:2 * N])
+                back = np.dot(U[:N].T, d[:N])
+                for i in range(N):
+                    dh[i] += back[i] * (one - h_tanh[t, i] * h_tanh[t, i])
+            else:
+                dh += np.dot(U[:N].T, d[N:2 * N])
+
+        # Recurrent weights pair δᵗ with what U multiplied at step t; row 0 holds h⁻¹ = 0.
+        h_prev = np.zeros((T, N), dt)
+        h_prev[1:] = h_all[:T - 1]
+        q = np.empty((T, N), dt)                     # r ⊙ hᵗ⁻¹
+        for t in range(T):
+            for i in range(N):
+                q[t, i] = gates[t, N + i] * h_prev[t, i]
+        K = U.shape[0] // N
+        gU[(K - 1) * N:] = np.dot(np.ascontiguousarray(delta[:, 2 * N:]).T, q)
+        if mix_recurrence == _MIX_H:
+            gU[:2 * N] = np.dot(np.ascontiguousarray(delta[:, :2 * N]).T, h_prev)
+        elif mix_recurrence == _MIX_TANH:
+            gU[:N] = np.dot(np.ascontiguousarray(delta[:, :N]).T, h_tanh)
+            gU[N:2 * N] = np.dot(np.ascontiguousarray(delta[:, N:2 * N]).T, h_prev)
+        else:
+            gU[:N] = np.dot(np.ascontiguousarray(delta[:, N:2 * N]).T, h_prev)
+
+        gb[:] = delta.sum(axis=0)                    # b_h sits outside MUT1's tanh(W_h x): it gets δh̄
+        if candidate_input_tanh:                     # δ(W_h x) = δh̄ ⊙ (1 − tanh²(W_h x))
+            for t in range(T):
+                for i in range(N):
+                    delta[t, 2 * N + i] *= one - x_h_tanh[t, i] * x_h_tanh[t, i]
+        gW[:] = np.dot(delta.T, x)                   # δW = Σ_t δᵗ xᵗᵀ
+        return np.dot(delta, W)                      # δxᵗ = Wᵀ δᵗ
+
+    return _jit(forward, tag), _jit(backward, tag)
+
+
+def _jit(function, tag):
+    """Compile ``function`` under a name of its own (``forward_GRU``, ...), so the cache files and
+    machine-code symbols of the four closures do not collide (as in :mod:`.lstm`)."""
+    function.__name__ = function.__qualname__ = f"{function.__name__}_{tag}"
+    return njit(cache=True, nogil=True)(function)
+
+
+_KERNELS: dict = {}
+
+
+def kernels_for(arch):
+    """The (forward, backward) pair specialised for the gated cell ``arch`` (built once per process)."""
+    found = _KERNELS.get(arch.name)
+    if found is None:
+        if arch.family != "gated" or arch.mix_gate not in ("u", "z") or arch.mix_recurrence not in _MIX:
+            raise ValueError(f"kernels.gated runs the gated family (GRU, MUT1, MUT2, MUT3), not "
+                             f"{arch.name!r} (family={arch.family!r}, mix_gate={arch.mix_gate!r}, "
+                             f"mix_recurrence={arch.mix_recurrence!r}); LSTM variants go to kernels.lstm")
+        found = _build(arch.name, keeps_old=arch.mix_gate == "u", mix_recurrence=_MIX[arch.mix_recurrence],
+                       candidate_input_tanh=arch.candidate_input_tanh)
+        _KERNELS[arch.name] = found
+    return found
+
+
+def forward(arch, blocks: dict, x: np.ndarray):
+    """Run one sequence through a gated layer: ``y, cache = forward(arch, blocks, x)``.
+
+    ``blocks`` = ``Layout(arch, M, N).blocks(flat)``: W (3N, M), U (K·N, N), b (3N,), all one dtype;
+    ``x``: C-contiguous (T, M) of that dtype, T ≥ 1. Returns y = (h⁰ … hᵀ⁻¹) as (T, N) and a
+    :class:`GatedCache`. y is also held by the cache: do not write into it before ``backward``.
+    """
+    fwd, _ = kernels_for(arch)
+    W, U, b = blocks["W"], blocks["U"], blocks["b"]
+    _check_dtypes("x", x, W, U, b)
+    h_all, gates, x_h_tanh, h_tanh = fwd(W, U, b, x)
+    return h_all, GatedCache(x, h_all, gates, x_h_tanh, h_tanh)
+
+
+def backward(arch, blocks: dict, cache: GatedCache, dy: np.ndarray, grads: dict) -> np.ndarray:
+    """Full BPTT: overwrite ``grads`` ("W", "U", "b" views of the gradient vector) with ∂L/∂θ
+    for ∂L/∂y = ``dy`` (T, N) and return ∂L/∂x (T, M)."""
+    _, bwd = kernels_for(arch)
+    W, U = blocks["W"], blocks["U"]
+    _check_dtypes("dy", dy, W, U, grads["W"], grads["U"], grads["b"])
+    if dy.shape != cache.h.shape:
+        raise ValueError(f"dy must have shape {cache.h.shape} (the forward output), got {dy.shape}")
+    return bwd(W, U, cache.x, cache.h, cache.gates, cache.x_h_tanh, cache.h_tanh, dy,
+               grads["W"], grads["U"], grads["b"])
+
+
+def _check_dtypes(name, sequence, *arrays):
+    """The kernels compile per dtype and index rows: one float dtype, C-contiguous throughout."""
+    dtype = arrays[0].dtype
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"kernels.gated runs float32 or float64 parameters, got {dtype}")
+    for array in (sequence,) + arrays:
+        if array.dtype != dtype:
+            raise TypeError(f"kernels.gated: {name} and the parameters/gradients must share one dtype, "
+                            f"got {array.dtype} and {dtype}")
+        if not array.flags.c_contiguous:
+            raise ValueError(f"kernels.gated: {name} and the parameter/gradient blocks must be "
+                             f"C-contiguous; pass np.ascontiguousarray({name})")
+    if sequence.ndim != 2 or sequence.shape[0] < 1:
+        raise ValueError(f"kernels.gated: {name} must be a (T, width) array with T >= 1, "
+                         f"got shape {sequence.shape}")

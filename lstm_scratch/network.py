@@ -1,0 +1,176 @@
+"""A network of the paper (SPEC §5): one recurrent layer — unidirectional, or a forward and a backward
+layer side by side — a dense output layer, and a loss; every parameter in one flat vector.
+
+    hᵗ = [y_fwᵗ | y_bwᵗ]  (or y_fwᵗ alone)        aᵗ = W_out hᵗ + b_out        loss = ℓ(a, target)
+
+with ℓ the softmax cross-entropy per frame (TIMIT), the independent-Bernoulli NLL (music) or CTC
+(handwriting); :mod:`.losses` and :mod:`.ctc` fold the output non-linearity into the loss. Backward:
+∂ℓ/∂W_out = Σ_t δaᵗ hᵗᵀ, ∂ℓ/∂b_out = Σ_t δaᵗ, δhᵗ = W_outᵀ δaᵗ, then BPTT through the layer.
+
+Parameter names: ``fw.<name>`` (and ``bw.<name>``) for the recurrent layer, names as in
+:mod:`.variants`; ``out.W`` (K, H) and ``out.b`` (K,). Output weights are initialised like the
+recurrent ones, N(0, init_std²), biases 0.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import ctc, losses
+from .layer import BiLayer, Layer, _check_dtype
+from .variants import Layout, get
+
+LOSSES = ("softmax", "bernoulli", "ctc")
+METRICS = {"softmax": "framewise classification error %", "bernoulli": "NLL per time step (nats)",
+           "ctc": "character error rate %"}
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Everything that fixes the shape of a network's parameter vector (saved with the parameters)."""
+
+    arch: str            # architecture name, one of ARCHITECTURES
+    n_in: int            # inputs per frame
+    n_hidden: int        # blocks (cells) per direction
+    n_out: int           # output units (classes incl. the CTC blank, or notes)
+    loss: str            # "softmax", "bernoulli" or "ctc"
+    bidirectional: bool  # a forward and a backward recurrent layer
+    dtype: str           # "float64" or "float32"
+
+
+class Network:
+    """``Network(arch="V", n_in=88, n_hidden=50, n_out=88, loss="bernoulli")``; see the module docstring.
+
+    ``net.flat`` holds every parameter; ``net.params`` names views into it. ``loss_and_grad(x, target)``
+    returns the sequence's loss and the gradient with ``flat``'s shape — the network's own buffer,
+    overwritten by the next call (copy it to keep it).
+    """
+
+    def __init__(self, arch: str = "V", n_in: int = 1, n_hidden: int = 1, n_out: int = 1,
+                 loss: str = "bernoulli", bidirectional: bool = False, dtype=np.float64, seed=0,
+                 forget_bias: float = 0.0, backend: str = "numba", init_std: float = 0.1,
+                 blank: int = 0):
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        if isinstance(n_out, bool) or not isinstance(n_out, (int, np.integer)) or n_out < 1:
+            raise ValueError(f"n_out must be a positive integer, got {n_out!r}")
+        dtype = _check_dtype(dtype)
+        self.spec = NetworkSpec(get(arch).name, int(n_in), int(n_hidden), int(n_out), loss,
+                                bool(bidirectional), dtype.name)
+        self.arch, self.dtype, self.blank = get(arch), dtype, blank
+        self.loss_name = loss
+        self._loss = losses.loss_function(loss)
+        directions = 2 if bidirectional else 1
+        rnn_size = directions * Layout(arch, n_in, n_hidden).size
+        width = directions * n_hidden
+        self.flat = np.zeros(rnn_size + n_out * width + n_out, dtype)
+        self.grad = np.zeros_like(self.flat)
+        rng = np.random.default_rng(seed)
+        kind = BiLayer if bidirectional else Layer
+        self.rnn = kind(arch, n_in, n_hidden, dtype=dtype, seed=rng, forget_bias=forget_bias,
+                        backend=backend, init_std=init_std, flat=self.flat[:rnn_size],
+                        grad_flat=self.grad[:rnn_size])
+        out_w = slice(rnn_size, rnn_size + n_out * width)
+        self.W_out = self.flat[out_w].reshape(n_out, width)
+        self.b_out = self.flat[out_w.stop:]
+        self._dW_out = self.grad[out_w].reshape(n_out, width)
+        self._db_out = self.grad[out_w.stop:]
+        self.W_out[:] = rng.normal(0.0, init_std, self.W_out.shape)
+        prefix = "" if bidirectional else "fw."
+        self.params = {prefix + k: v for k, v in self.rnn.params.items()}
+        self.params.update({"out.W": self.W_out, "out.b": self.b_out})
+        self.grads = {prefix + k: v for k, v in self.rnn.grads.items()}
+        self.grads.update({"out.W": self._dW_out, "out.b": self._db_out})
+
+    @property
+    def n_params(self) -> int:
+        return self.flat.size
+
+    # ------------------------------------------------------------------ forward and backward
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Output pre-activations a = W_out h + b_out of one sequence: (T, n_out)."""
+        return self.rnn.forward(x) @ self.W_out.T + self.b_out
+
+    def loss_and_grad(self, x: np.ndarray, target) -> tuple[float, np.ndarray]:
+        """The sequence's loss (summed over frames) and ∂loss/∂flat (the network's gradient buffer)."""
+        h = self.rnn.forward(x)
+        a = h @ self.W_out.T + self.b_out
+        loss, da = self._task_loss(a, target)
+        np.matmul(da.T, h, out=self._dW_out)
+        np.sum(da, axis=0, out=self._db_out)
+        self.rnn.backward(np.ascontiguousarray(da @ self.W_out))
+        return loss, self.grad
+
+    def _task_loss(self, a, target):
+        if self.loss_name == "ctc":
+            return self._loss(a, target, blank=self.blank)
+        return self._loss(a, target)
+
+    def predict(self, x: np.ndarray):
+        """The task's prediction: per-frame class probabilities (softmax), note probabilities
+        (bernoulli), or the best-path label sequence (ctc)."""
+        a = self.logits(x)
+        if self.loss_name == "bernoulli":
+            return losses.sigmoid(a)
+        if self.loss_name == "softmax":
+            return losses.softmax(a)
+        return ctc.best_path(a, blank=self.blank)
+
+    def evaluate(self, inputs, targets) -> float:
+        """The task's metric over a set of sequences (see ``METRICS``)."""
+        outputs = [self.logits(x) for x in inputs]
+        if self.loss_name == "softmax":
+            return losses.framewise_error(outputs, targets)
+        if self.loss_name == "bernoulli":
+            return losses.nll_per_step(outputs, targets)
+        hypotheses = [ctc.best_path(a, blank=self.blank) for a in outputs]
+        return ctc.character_error_rate(targets, hypotheses)
+
+    # ------------------------------------------------------------------ save and load
+    def save(self, path: str | os.PathLike) -> None:
+        """Write every named parameter and the network's spec to ``path`` (.npz), atomically."""
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, __spec__=json.dumps(asdict(self.spec)), **self.params)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Load parameters saved by :meth:`save`; the saved spec must equal this network's."""
+        with np.load(path, allow_pickle=False) as saved:
+            if "__spec__" not in saved:
+                raise ValueError(f"{path}: not a lstm_scratch parameter file (no __spec__ entry)")
+            spec = json.loads(str(saved["__spec__"]))
+            if spec != asdict(self.spec):
+                diff = {k: (spec.get(k), v) for k, v in asdict(self.spec).items() if spec.get(k) != v}
+                raise ValueError(f"{path}: saved network differs from this one "
+                                 f"(field: (saved, this)) {diff}")
+            for name, view in self.params.items():
+                view[...] = saved[name]
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, backend: str = "numba") -> "Network":
+        """Rebuild a network from a file written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as saved:
+            if "__spec__" not in saved:
+                raise ValueError(f"{path}: not a lstm_scratch parameter file (no __spec__ entry)")
+            spec = json.loads(str(saved["__spec__"]))
+        net = cls(**{k: v for k, v in spec.items()}, backend=backend)
+        net.load(path)
+        return net
+
+    def __repr__(self) -> str:
+        s = self.spec
+        return (f"Network(arch={s.arch!r}, n_in={s.n_in}, n_hidden={s.n_hidden}, n_out={s.n_out}, "
+                f"loss={s.loss!r}, bidirectional={s.bidirectional}, dtype={s.dtype}, "
+                f"n_params={self.n_params})")

@@ -1,0 +1,100 @@
+"""The network: full finite-difference checks for each task's shape, save/load, predictions, errors."""
+import numpy as np
+import pytest
+
+from lstm_scratch.gradcheck import numerical_gradient, relative_error
+from lstm_scratch.network import Network
+
+T, M, N = 7, 3, 4
+TASKS = {  # loss, bidirectional, outputs: the three shapes of SPEC §5
+    "timit-like": ("softmax", True, 5),
+    "handwriting-like": ("ctc", True, 4),
+    "music-like": ("bernoulli", False, 6),
+}
+
+
+def make(arch, task, backend="numba", seed=1):
+    loss, bidirectional, n_out = TASKS[task]
+    net = Network(arch, M, N, n_out, loss=loss, bidirectional=bidirectional, backend=backend, seed=seed)
+    rng = np.random.default_rng(seed)
+    net.flat[:] = rng.normal(0.0, 0.5, net.n_params)       # non-zero biases, peepholes, output bias
+    x = rng.normal(size=(T, M))
+    target = {"softmax": rng.integers(0, n_out, T), "ctc": np.array([1, 2, 2, 3]),
+              "bernoulli": (rng.random((T, n_out)) < 0.3).astype(np.float64)}[loss]
+    return net, x, target
+
+
+@pytest.mark.parametrize("backend", ["numba", "reference"])
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("arch", ["V", "CIFG", "FGR", "GRU"])
+def test_network_gradient(arch, task, backend):
+    net, x, target = make(arch, task, backend)
+    loss, grad = net.loss_and_grad(x, target)
+    analytic = grad.copy()
+    numeric = numerical_gradient(lambda: net.loss_and_grad(x, target)[0], net.flat)
+    assert np.isfinite(loss)
+    assert relative_error(analytic, numeric) <= 1e-6
+
+
+def test_parameter_names_and_views():
+    net = Network("V", M, N, 5, loss="softmax", bidirectional=True)
+    assert {"fw.W_z", "bw.R_i", "out.W", "out.b"} <= set(net.params)
+    assert net.params["out.W"].shape == (5, 2 * N)
+    assert sum(v.size for v in net.params.values()) == net.n_params == net.flat.size
+    net.params["bw.R_i"][0, 0] = 123.0
+    assert 123.0 in net.flat
+    uni = Network("GRU", M, N, 6)
+    assert "fw.U_h" in uni.params and uni.params["out.W"].shape == (6, N)
+
+
+def test_predictions_and_metrics():
+    net, x, target = make("V", "music-like")
+    p = net.predict(x)
+    assert p.shape == (T, 6) and np.all((p > 0) & (p < 1))
+    nll = net.evaluate([x], [target])
+    assert nll == pytest.approx(net.loss_and_grad(x, target)[0] / T)
+    net, x, target = make("V", "timit-like")
+    assert np.allclose(net.predict(x).sum(axis=1), 1.0)
+    assert 0.0 <= net.evaluate([x], [target]) <= 100.0
+    net, x, target = make("GRU", "handwriting-like")
+    labels = net.predict(x)
+    assert labels.ndim == 1 and np.all(labels != 0)
+
+
+def test_save_load_round_trip(tmp_path):
+    net, x, target = make("FGR", "timit-like")
+    path = tmp_path / "params.npz"
+    net.save(path)
+    again = Network.from_file(path)
+    assert np.array_equal(again.flat, net.flat)
+    assert np.array_equal(again.logits(x), net.logits(x))
+    other = Network("FGR", M, N, 5, loss="softmax", bidirectional=True, seed=9)
+    other.load(path)
+    assert np.array_equal(other.flat, net.flat)
+    assert [p.name for p in tmp_path.iterdir()] == ["params.npz"]     # no temporary left behind
+
+
+def test_loading_another_architecture_is_refused(tmp_path):
+    path = tmp_path / "v.npz"
+    Network("V", M, N, 5, loss="softmax").save(path)
+    net = Network("CIFG", M, N, 5, loss="softmax")
+    before = net.flat.copy()
+    with pytest.raises(ValueError, match=r"differs from this one.*'arch': \('V', 'CIFG'\)"):
+        net.load(path)
+    assert np.array_equal(net.flat, before)
+    np.savez(tmp_path / "foreign.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a lstm_scratch parameter file"):
+        net.load(tmp_path / "foreign.npz")
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown loss 'mse'"):
+        Network("V", M, N, 5, loss="mse")
+    with pytest.raises(ValueError, match="n_out must be a positive integer"):
+        Network("V", M, N, 0)
+    net, x, _ = make("V", "music-like")
+    with pytest.raises(ValueError):
+        net.loss_and_grad(x, np.zeros((T, 5)))                   # target shape != output shape
+    net, x, _ = make("V", "timit-like")
+    with pytest.raises(ValueError):
+        net.loss_and_grad(x, np.full(T, 7))                     # class out of range
