@@ -20,10 +20,29 @@ def _add_check(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _add_data(sub) -> None:
+    p = sub.add_parser("data", help="list the tasks, describe one, or fetch + verify + cache its files "
+                                    "(mirror: $LSTM_SCRATCH_MIRROR, cache: $LSTM_SCRATCH_DATA)")
+    p.add_argument("action", choices=("list", "info", "fetch"))
+    p.add_argument("task", nargs="?", help="task name (for info / fetch), e.g. jsb, timit_sample, handwriting")
+    p.add_argument("--root", help="location of a licensed corpus (timit, iam_ondb)")
+
+    def run(args) -> int:
+        from .datasets import report
+        if args.action == "list":
+            print(report.task_table())
+            return 0
+        if not args.task:
+            raise ValueError(f"'data {args.action}' needs a TASK; see 'lstm-odyssey data list'")
+        print(report.info_text(args.task, args.root, fetch=args.action == "fetch"))
+        return 0
+    p.set_defaults(func=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstm-odyssey", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_check,):
+    for add in (_add_check, _add_data):
         add(sub)
     return parser
 

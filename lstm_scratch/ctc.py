@@ -68,7 +68,7 @@ def _check_ctc_inputs(logits, labels, blank: int) -> tuple[np.ndarray, np.ndarra
     if blanks.size:
         raise ValueError(f"label at position {blanks[0]} is the blank ({blank}); a CTC target must not "
                          "contain the blank — remove it, or set blank= to the right index")
-    return np.ascontiguousarray(logits, dtype=np.float64), labels.astype(np.int64)
+    return logits, labels.astype(np.int64)
 
 
 def ctc_loss(logits, labels, blank: int = 0, zero_infinity: bool = False,
@@ -85,35 +85,37 @@ def ctc_loss(logits, labels, blank: int = 0, zero_infinity: bool = False,
     """
     if method not in ("auto", "linear", "log"):
         raise ValueError(f"unknown CTC method {method!r}; choose 'auto', 'linear' or 'log'")
-    dtype = np.asarray(logits).dtype
-    logits64, labels64 = _check_ctc_inputs(logits, labels, blank)
-    needed = min_frames(labels64)
-    if logits64.shape[0] < needed:
+    logits, labels = _check_ctc_inputs(logits, labels, blank)
+    needed = min_frames(labels)
+    if logits.shape[0] < needed:
         if zero_infinity:
-            return math.inf, np.zeros(logits64.shape, dtype=dtype)
-        raise ValueError(f"impossible CTC alignment: {len(labels64)} labels with "
-                         f"{needed - len(labels64)} adjacent repeats need at least {needed} frames, but "
-                         f"the output has only {logits64.shape[0]}; pass zero_infinity=True to get an "
+            return math.inf, np.zeros(logits.shape, dtype=logits.dtype)
+        raise ValueError(f"impossible CTC alignment: {len(labels)} labels with "
+                         f"{needed - len(labels)} adjacent repeats need at least {needed} frames, but "
+                         f"the output has only {logits.shape[0]}; pass zero_infinity=True to get an "
                          "infinite loss with zero gradient instead")
-    ext = np.full(2 * labels64.size + 1, blank, dtype=np.int64)
-    ext[1::2] = labels64
-    # The softmax runs in NumPy: its exp is SIMD-vectorised, Numba's (without SVML) is ~10× slower.
-    shifted = logits64 - logits64.max(axis=1, keepdims=True)
-    y = np.exp(shifted)
-    norm = y.sum(axis=1, keepdims=True)
+    ext = np.full(2 * labels.size + 1, blank, dtype=np.int64)
+    ext[1::2] = labels
     if method != "log":
-        y /= norm
+        # Softmax in NumPy, in place in one float64 copy: NumPy's exp is SIMD-vectorised (Numba's is
+        # ~10× slower without SVML), and every extra (T, K) temporary costs page faults per call.
+        y = np.array(logits, dtype=np.float64)
+        y -= y.max(axis=1, keepdims=True)
+        np.exp(y, out=y)
+        y /= y.sum(axis=1, keepdims=True)
         ok, loss, grad = _ctc_linear(y, ext, LINEAR_MIN_Y, CONSISTENCY_RTOL)
         if ok:
-            return loss, grad.astype(dtype, copy=False)
+            return loss, grad.astype(logits.dtype, copy=False)
         if np.isnan(loss):      # NaN in, NaN out: the trainer's divergence check must see it
-            return math.nan, np.full(logits64.shape, np.nan, dtype=dtype)
+            return math.nan, np.full(logits.shape, np.nan, dtype=logits.dtype)
         if method == "linear":
             raise FloatingPointError("the rescaled linear-space CTC recursion under- or overflowed "
                                      "for these logits; use method='auto' or 'log'")
-    logy = shifted - np.log(norm)
+    logy = logits.astype(np.float64)
+    logy -= logy.max(axis=1, keepdims=True)
+    logy -= np.log(np.exp(logy).sum(axis=1, keepdims=True))
     loss, grad = _ctc_log(logy, np.exp(logy), ext)
-    return loss, grad.astype(dtype, copy=False)
+    return loss, grad.astype(logits.dtype, copy=False)
 
 
 @njit(cache=True)
@@ -126,7 +128,8 @@ def _can_skip(ext, s):
 def _ctc_linear(y, ext, min_y, rtol):
     """Rescaled linear-space recursion on the softmax outputs y (T, K), which it overwrites with the
     gradient. Returns (ok, loss, dlogits); ok = False means "use log space" (NaN logits come back as
-    ok = False with a NaN loss)."""
+    ok = False with a NaN loss). Only α̂ is stored; β̂ lives in one row, and the gradient of frame t is
+    formed as soon as β̂ₜ is known."""
     n_frames = y.shape[0]
     n_states = ext.size
     for t in range(n_frames):
@@ -135,9 +138,7 @@ def _ctc_linear(y, ext, min_y, rtol):
                 return False, np.nan if np.isnan(y).any() else np.inf, y
 
     alpha = np.zeros((n_frames, n_states))
-    beta = np.zeros((n_frames, n_states))
-    log_c = np.zeros(n_frames)                  # cumulative Σ_{τ ≤ t} ln C_τ
-    log_d = np.zeros(n_frames)                  # cumulative Σ_{τ ≥ t} ln D_τ
+    log_c = np.empty(n_frames)                  # Σ_{τ ≤ t} ln C_τ
     alpha[0, 0] = y[0, ext[0]]
     if n_states > 1:
         alpha[0, 1] = y[0, ext[1]]
@@ -162,46 +163,47 @@ def _ctc_linear(y, ext, min_y, rtol):
         acc += np.log(c)
         log_c[t] = acc
 
-    beta[n_frames - 1, n_states - 1] = 1.0
+    beta = np.zeros(n_states)
+    emit = np.zeros(n_states)                   # β̂ₜ₊₁(s) yᵗ⁺¹_{l'_s}, kept before yᵗ⁺¹ becomes a gradient
+    beta[n_states - 1] = 1.0
     if n_states > 1:
-        beta[n_frames - 1, n_states - 2] = 1.0
-    acc = 0.0
-    for t in range(n_frames - 1, -1, -1):
-        if t < n_frames - 1:
-            for s in range(n_states):
-                b = beta[t + 1, s] * y[t + 1, ext[s]]
-                if s + 1 < n_states:
-                    b += beta[t + 1, s + 1] * y[t + 1, ext[s + 1]]
-                if s + 2 < n_states and _can_skip(ext, s + 2):
-                    b += beta[t + 1, s + 2] * y[t + 1, ext[s + 2]]
-                beta[t, s] = b
-        d = 0.0
-        for s in range(n_states):
-            d += beta[t, s]
-        if not d > 0.0:
-            return False, np.inf, y
-        inv = 1.0 / d
-        for s in range(n_states):
-            beta[t, s] *= inv
-        acc += np.log(d)
-        log_d[t] = acc
-
-    # ln p from every frame must agree; the last frame's value is the loss.
+        beta[n_states - 2] = 1.0
+    log_d = 0.0                                 # Σ_{τ ≥ t} ln D_τ
     log_p = 0.0
     spread_lo = np.inf
     spread_hi = -np.inf
-    for t in range(n_frames):
+    for t in range(n_frames - 1, -1, -1):
+        if t < n_frames - 1:
+            for s in range(n_states):
+                b = emit[s]
+                if s + 1 < n_states:
+                    b += emit[s + 1]
+                if s + 2 < n_states and _can_skip(ext, s + 2):
+                    b += emit[s + 2]
+                beta[s] = b
+        d = 0.0
+        for s in range(n_states):
+            d += beta[s]
+        if not d > 0.0:
+            return False, np.inf, y
+        inv = 1.0 / d
         z = 0.0
         for s in range(n_states):
-            z += alpha[t, s] * beta[t, s]
+            beta[s] *= inv
+            emit[s] = beta[s] * y[t, ext[s]]
+            z += alpha[t, s] * beta[s]
         if not z > 0.0:
             return False, np.inf, y
-        log_p = log_c[t] + log_d[t] + np.log(z)
-        spread_lo = min(spread_lo, log_p)
-        spread_hi = max(spread_hi, log_p)
+        log_d += np.log(d)
+        # p = Σ_s αₜ(s) βₜ(s) at every t: ln p from every frame must agree (the last frame's is the loss)
+        log_p_t = log_c[t] + log_d + np.log(z)
+        if t == n_frames - 1:
+            log_p = log_p_t
+        spread_lo = min(spread_lo, log_p_t)
+        spread_hi = max(spread_hi, log_p_t)
         inv = 1.0 / z
         for s in range(n_states):
-            y[t, ext[s]] -= alpha[t, s] * beta[t, s] * inv     # y becomes the gradient, frame by frame
+            y[t, ext[s]] -= alpha[t, s] * beta[s] * inv     # y becomes the gradient, frame by frame
     if spread_hi - spread_lo > rtol * max(1.0, abs(log_p)):
         return False, -log_p, y
     return True, -log_p, y

@@ -57,7 +57,7 @@ def check_architecture(arch: str) -> dict:
 
 
 def time_training_step(arch: str, n_hidden: int, dtype, n_sequences: int = 40, n_in: int = 88,
-                       momentum: float = 0.9, learning_rate: float = 1e-3, repeats: int = 3) -> float:
+                       momentum: float = 0.9, learning_rate: float = 1e-3, repeats: int = 5) -> float:
     """Best-of-``repeats`` µs per time step of online training on JSB-shaped random piano rolls."""
     rng = np.random.default_rng(0)
     lengths = rng.integers(25, 130, n_sequences)
