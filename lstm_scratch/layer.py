@@ -10,6 +10,8 @@ whose forget gate is fᵗ = 1 − iᵗ, it sets b_i = −forget_bias so that f s
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from . import reference
@@ -115,12 +117,16 @@ class Layer:
         from . import kernels
         return kernels, self._blocks, self._grad_blocks
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """x: (T, n_in) of the layer's dtype → y: (T, n_hidden)."""
+    def forward(self, x: np.ndarray, keep_cache: bool = True) -> np.ndarray:
+        """x: (T, n_in) of the layer's dtype → y: (T, n_hidden).
+
+        ``keep_cache=False`` skips storing what :meth:`backward` needs: the layer is then left
+        untouched, so several threads may run forward passes of the same layer at once (evaluation)."""
         x = _check_sequence("x", x, self.n_in, self.dtype)
         module, params, _ = self._backend()
-        y, self._cache = module.forward(self.arch, params, x)
-        self._steps = x.shape[0]
+        y, cache = module.forward(self.arch, params, x)
+        if keep_cache:
+            self._cache, self._steps = cache, x.shape[0]
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -142,7 +148,15 @@ class BiLayer:
 
     The backward direction reads the sequence reversed: yᵇᵗ depends on x^{t..T−1}. Parameters are
     one flat vector, the forward direction first; names are prefixed ``fw.`` and ``bw.``.
+
+    ``concurrent = True`` runs the two directions of a training pass (``forward`` with the cache kept,
+    ``backward``) on two threads: they share nothing but the input, and the Numba kernels release the
+    GIL. It pays only when a second core is free, so it is off by default; the trainer turns it on for
+    runs given two or more threads. Results are the same either way, bit for bit.
     """
+
+    concurrent = False
+    _pool = None
 
     def __init__(self, arch: str = "V", n_in: int = 1, n_hidden: int = 1, *, dtype=np.float64,
                  seed: int | np.random.Generator = 0, forget_bias: float = 0.0,
@@ -168,10 +182,26 @@ class BiLayer:
     def n_params(self) -> int:
         return self.fw.n_params + self.bw.n_params
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """x: (T, n_in) → [y_fw | y_bw]: (T, 2·n_hidden)."""
-        y_fw = self.fw.forward(x)
-        y_bw = self.bw.forward(x[::-1])[::-1]
+    def _pair(self, run_fw, run_bw, concurrent: bool):
+        """(run_fw(), run_bw()), the backward direction on a helper thread when ``concurrent``."""
+        if not concurrent:
+            return run_fw(), run_bw()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bilayer-bw")
+        pending = self._pool.submit(run_bw)
+        try:
+            first = run_fw()
+        except BaseException:
+            pending.exception()         # let the other direction finish before the error propagates
+            raise
+        return first, pending.result()
+
+    def forward(self, x: np.ndarray, keep_cache: bool = True) -> np.ndarray:
+        """x: (T, n_in) → [y_fw | y_bw]: (T, 2·n_hidden). ``keep_cache=False``: see :meth:`Layer.forward`
+        (such passes run their directions one after the other: evaluation parallelises over sequences)."""
+        y_fw, y_bw = self._pair(lambda: self.fw.forward(x, keep_cache),
+                                lambda: self.bw.forward(x[::-1], keep_cache)[::-1],
+                                self.concurrent and keep_cache)
         return np.concatenate([y_fw, y_bw], axis=1)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -180,7 +210,9 @@ class BiLayer:
         if not isinstance(dy, np.ndarray) or dy.ndim != 2 or dy.shape[1] != 2 * N:
             raise ValueError(f"dy must have shape (T, {2 * N}) for a bidirectional layer of "
                              f"{N} units per direction, got {getattr(dy, 'shape', type(dy).__name__)}")
-        return self.fw.backward(dy[:, :N]) + self.bw.backward(dy[::-1, N:])[::-1]
+        dx_fw, dx_bw = self._pair(lambda: self.fw.backward(dy[:, :N]),
+                                  lambda: self.bw.backward(dy[::-1, N:])[::-1], self.concurrent)
+        return dx_fw + dx_bw
 
     def __repr__(self) -> str:
         return (f"BiLayer(arch={self.arch.name!r}, n_in={self.n_in}, n_hidden={self.n_hidden}, "

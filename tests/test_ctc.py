@@ -163,6 +163,27 @@ def test_large_logits_fall_back_to_log_space_on_a_long_sequence():
     assert loss == ctc_loss(logits, labels, method="log")[0]
 
 
+def test_auto_is_exact_on_adversarial_logits():
+    """Logits of scale 50–300 on short sequences: the linear recursion flushes paths to zero that
+    matter later (once more than 100 nats off). "auto" must notice every time and match log space;
+    "linear" must refuse those cases instead of returning a wrong loss."""
+    rng = np.random.default_rng(0)
+    refused = 0
+    for _ in range(400):
+        n_frames, n_classes = rng.integers(4, 30), rng.integers(2, 6)
+        labels = rng.integers(1, n_classes, rng.integers(1, min(n_frames // 2, 8) + 1))
+        if min_frames(labels) > n_frames:
+            continue
+        logits = rng.normal(scale=rng.choice([50, 100, 200, 300]), size=(n_frames, n_classes))
+        exact = ctc_loss(logits, labels, method="log")[0]
+        assert ctc_loss(logits, labels)[0] == pytest.approx(exact, rel=1e-9)
+        try:
+            assert ctc_loss(logits, labels, method="linear")[0] == pytest.approx(exact, rel=1e-9)
+        except FloatingPointError:
+            refused += 1
+    assert refused > 0
+
+
 def test_float32_matches_float64():
     logits = random_logits(40, 7, seed=9)
     labels = [1, 3, 3, 6, 2]

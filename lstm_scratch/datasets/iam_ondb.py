@@ -123,8 +123,7 @@ def _raw_split(root: Path, split: str, subsample: int) -> dict:
            "subsample": subsample, "version": FEATURE_VERSION}
     path = store.derived_path("iam_ondb", split, key)
     if path.is_file():
-        with np.load(path, allow_pickle=False) as cached:
-            return {k: cached[k] for k in cached.files}
+        return store.read_npz(path)
     features = [strokes.point_features(strokes.subsample(read_line_strokes(f), subsample), str(f))
                 for _, _, f in lines]
     texts = [text for _, text, _ in lines]

@@ -112,8 +112,8 @@ def _cached_rolls(task: str, split: str, group_name: str, kind: str) -> list[np.
             data, offsets = store.pack(rolls)
             store.save_npz_atomic(store.derived_path(task, name, {**key, "split": name}),
                                   {"rolls": data, "offsets": offsets})
-    with np.load(path, allow_pickle=False) as cached:
-        return store.unpack(cached["rolls"], cached["offsets"])
+    cached = store.read_npz(path)
+    return store.unpack(cached["rolls"], cached["offsets"])
 
 
 def load(task: str, split: str, dtype=np.float64) -> Split:

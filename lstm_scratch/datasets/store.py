@@ -175,6 +175,12 @@ def save_npz_atomic(path: Path, arrays: dict) -> None:
         raise
 
 
+def read_npz(path: Path, names=None) -> dict:
+    """Arrays of a derived-cache file (all, or only ``names``: an .npz reads members lazily)."""
+    with np.load(path, allow_pickle=False) as cached:
+        return {k: cached[k] for k in (names or cached.files)}
+
+
 def pack(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate a ragged list along axis 0; return (data, offsets) with offsets[i]:offsets[i+1]."""
     offsets = np.zeros(len(arrays) + 1, dtype=np.int64)

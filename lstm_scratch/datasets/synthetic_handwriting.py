@@ -21,6 +21,7 @@ across train / valid / test; everything is a pure function of the settings and t
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from importlib.metadata import version
 
 import numpy as np
@@ -94,6 +95,15 @@ def make_writer(index: int, seed: int) -> Writer:
                   size=rng.uniform(0.8, 1.25), aspect=rng.uniform(0.85, 1.2), letter_gap=rng.uniform(-0.5, 2.0),
                   word_gap=rng.uniform(0.7, 1.6), speed=rng.uniform(150, 260), jitter=rng.uniform(0.05, 0.25),
                   elastic=elastic)
+
+
+@lru_cache(maxsize=None)
+def hershey_font(name: str):
+    """A loaded Hershey font (decompressing one takes ~0.1 s, so each is loaded once per process)."""
+    from HersheyFonts import HersheyFonts
+    font = HersheyFonts()
+    font.load_default_font(name)
+    return font
 
 
 def make_text(rng: np.random.Generator, words_per_line: tuple) -> str:
@@ -179,8 +189,6 @@ def render_line(font, text: str, writer: Writer, rng: np.random.Generator) -> li
 
 def generate(settings: SyntheticSettings = SyntheticSettings()) -> dict[str, list[tuple[str, str, str, list]]]:
     """All three splits: split → [(line id, writer id, text, strokes)]. Texts never repeat across splits."""
-    from HersheyFonts import HersheyFonts
-    fonts = {}
     text_rng = np.random.default_rng([settings.seed, 2])
     used_texts: set[str] = set()
     splits, index = {}, 0
@@ -188,9 +196,6 @@ def generate(settings: SyntheticSettings = SyntheticSettings()) -> dict[str, lis
         lines = []
         for _ in range(n_writers):
             writer = make_writer(index, settings.seed)
-            if writer.font not in fonts:
-                fonts[writer.font] = HersheyFonts()
-                fonts[writer.font].load_default_font(writer.font)
             rng = np.random.default_rng([settings.seed, 3, index])
             for number in range(settings.lines_per_writer):
                 text = make_text(text_rng, settings.words_per_line)
@@ -198,7 +203,7 @@ def generate(settings: SyntheticSettings = SyntheticSettings()) -> dict[str, lis
                     text = make_text(text_rng, settings.words_per_line)
                 used_texts.add(text)
                 line_id = f"{writer.wid}-{number:02d}"
-                lines.append((line_id, writer.wid, text, render_line(fonts[writer.font], text, writer, rng)))
+                lines.append((line_id, writer.wid, text, render_line(hershey_font(writer.font), text, writer, rng)))
             index += 1
         splits[split] = lines
     return splits
@@ -225,8 +230,7 @@ def _cached(settings: SyntheticSettings, split: str) -> dict:
     path = store.derived_path("handwriting_synthetic", split, _key(settings, split))
     if not path.is_file():
         _build_cache(settings)
-    with np.load(path, allow_pickle=False) as cached:
-        return {k: cached[k] for k in cached.files}
+    return store.read_npz(path)
 
 
 def load(split: str, dtype=np.float64, settings: SyntheticSettings = SyntheticSettings()):

@@ -87,8 +87,7 @@ def _raw_split(source: _Source, split: str, settings: MfccSettings) -> dict:
     """Unstandardised features + labels of one split, from the cache or computed and cached."""
     path = store.derived_path(source.task, split, source.key(split, settings))
     if path.is_file():
-        with np.load(path, allow_pickle=False) as cached:
-            return {k: cached[k] for k in cached.files}
+        return store.read_npz(path)
     utterances = source.splits()[split]
     if not utterances:
         raise ValueError(f"{source.task} {split}: no utterances found under {source.root}")
@@ -110,8 +109,7 @@ def _raw_split(source: _Source, split: str, settings: MfccSettings) -> dict:
 def _train_statistics(source: _Source, settings: MfccSettings) -> dict:
     path = store.derived_path(source.task, "train", source.key("train", settings))
     if path.is_file():
-        with np.load(path, allow_pickle=False) as cached:   # reads only the two small arrays
-            return {"mean": cached["mean"], "std": cached["std"]}
+        return store.read_npz(path, ("mean", "std"))    # only the two small arrays are read
     raw = _raw_split(source, "train", settings)
     return {"mean": raw["mean"], "std": raw["std"]}
 

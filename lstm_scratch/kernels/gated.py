@@ -19,14 +19,17 @@ Backward, with δhᵗ = Δᵗ + (what step t + 1 sends back) and σ'(m̄) = m (1
 
 Fast path (SPEC §10): the input projection W x of all steps is one GEMM before the recurrence; only the
 matrix–vector products with U (forward) and Uᵀ (backward) run step by step; δW, δU and δx are GEMMs
-after the loop. Activations go through ``exp`` (:mod:`.activations`) and saturate to exact 0, ±1, so
+after the loop. The per-step products are the blocked AXPYs of :func:`.lstm._add_tmatvec` (forward on
+transposed copies of U made once per sequence): at batch size 1 they match or beat a BLAS call, whose
+fixed cost is comparable to the whole product at small N. Activations go through ``exp`` (:mod:`.activations`) and saturate to exact 0, ±1, so
 inputs of ±300 or huge weights give finite outputs and gradients.
 
-Specialisation: one generic body per direction (``_forward_body``, ``_backward_body``) takes the cell's
-flags as arguments and is inlined at the Numba-IR level (``inline="always"``) into one small
-``cache=True`` entry point per cell that passes the flags as constants — LLVM then folds the flag tests
-and drops the dead branches, so each cell runs only its own code. Each entry point compiles once per
-dtype (float32, float64) and is cached on disk.
+Specialisation, as in :mod:`.lstm`: :func:`_build` closes over the cell's flags (mix_gate keeps or writes,
+mix_recurrence none | h | tanh, candidate_input_tanh) and returns a jitted forward and backward. Numba
+freezes closure variables as compile-time constants, so every flag test is decided while compiling and
+the dead branches vanish; each cell gets its own machine code, compiled once per dtype (float32,
+float64). The closures are renamed per cell (``forward_GRU``, ...) and the cache index of a closure
+includes its captured values, so ``cache=True`` loads all four from ``__pycache__`` in a fresh process.
 """
 from __future__ import annotations
 
@@ -35,7 +38,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from ..variants import get
 from .activations import sigmoid, tanh
+from .lstm import _add_tmatvec
 
 # What the mixing gate sees of hᵗ⁻¹ (Architecture.mix_recurrence) as a compile-time integer.
 _MIX_NONE, _MIX_H, _MIX_TANH = 0, 1, 2
@@ -67,23 +72,34 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
         h_tanh = np.empty((T if mix_recurrence == _MIX_TANH else 0, N), dt)
         q = np.empty(N, dt)                          # r ⊙ h
         h = np.zeros(N, dt)                          # h⁻¹ = 0
+        # Transposed copies (row k = what h_k feeds), so U·h is a run of AXPYs over contiguous rows.
+        UT_h = np.ascontiguousarray(U_h.T)
+        if mix_recurrence == _MIX_H:
+            UT_mr = np.ascontiguousarray(U[:2 * N].T)
+        elif mix_recurrence == _MIX_TANH:
+            UT_m = np.ascontiguousarray(U[:N].T)
+            UT_r = np.ascontiguousarray(U[N:2 * N].T)
+        else:
+            UT_r = np.ascontiguousarray(U[:N].T)
+        u_q = np.empty(N, dt)                        # U_h (r ⊙ h)
         for t in range(T):
             p = pre[t]                               # this step's pre-activations, completed in place
             if mix_recurrence == _MIX_H:             # U_m h and U_r h in one matrix-vector product
-                p[:2 * N] += np.dot(U[:2 * N], h)
+                _add_tmatvec(UT_mr, h, 0, p, 0)
             elif mix_recurrence == _MIX_TANH:
                 for i in range(N):
                     h_tanh[t, i] = tanh(h[i])
-                p[:N] += np.dot(U[:N], h_tanh[t])
-                p[N:2 * N] += np.dot(U[N:2 * N], h)
+                _add_tmatvec(UT_m, h_tanh[t], 0, p, 0)
+                _add_tmatvec(UT_r, h, 0, p, N)
             else:                                    # MUT1: z sees no recurrence; U holds U_r, U_h
-                p[N:2 * N] += np.dot(U[:N], h)
+                _add_tmatvec(UT_r, h, 0, p, N)
             for i in range(N):
                 gates[t, i] = sigmoid(p[i] + b[i])
                 r = sigmoid(p[N + i] + b[N + i])
                 gates[t, N + i] = r
                 q[i] = r * h[i]
-            u_q = np.dot(U_h, q)
+            u_q[:] = 0
+            _add_tmatvec(UT_h, q, 0, u_q, 0)
             for i in range(N):
                 x_h = p[2 * N + i]
                 if candidate_input_tanh:             # MUT1: tanh(W_h x), then b_h outside it
@@ -107,6 +123,8 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
         delta = np.empty((T, 3 * N), dt)             # [δm̄, δr̄, δh̄] per step
         dh = np.zeros(N, dt)                         # ∂L/∂hᵗ arriving from step t + 1
         zero = np.zeros(N, dt)                       # h⁻¹
+        d_q = np.empty(N, dt)
+        back = np.empty(N, dt)
         for t in range(T - 1, -1, -1):
             h = h_all[t - 1] if t > 0 else zero
             d = delta[t]
@@ -122,7 +140,8 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
                     d[i] = dh_t * (h_tilde - h[i]) * m * (one - m)
                     dh[i] = dh_t * (one - m)
                 d[2 * N + i] = dh_tilde * (one - h_tilde * h_tilde)
-            d_q = np.dot(U_h.T, d[2 * N:])           # δ(r ⊙ h) = U_hᵀ δh̄
+            d_q[:] = 0
+            _add_tmatvec(U_h, d, 2 * N, d_q, 0)       # δ(r ⊙ h) = U_hᵀ δh̄
             for i in range(N):
                 r = gates[t, N + i]
                 d[N + i] = d_q[i] * h[i] * r * (one - r)
@@ -130,14 +149,15 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
             if t == 0:                               # h⁻¹ is a constant: nothing to send further back
                 break
             if mix_recurrence == _MIX_H:             # U_mᵀ δm̄ + U_rᵀ δr̄ in one product
-                dh += np.dot(U[:2 * N].T, d[:2 * N])
+                _add_tmatvec(U[:2 * N], d, 0, dh, 0)
             elif mix_recurrence == _MIX_TANH:
-                dh += np.dot(U[N:2 * N].T, d[N:2 * N])
-                back = np.dot(U[:N].T, d[:N])
+                _add_tmatvec(U[N:2 * N], d, N, dh, 0)
+                back[:] = 0
+                _add_tmatvec(U[:N], d, 0, back, 0)
                 for i in range(N):
                     dh[i] += back[i] * (one - h_tanh[t, i] * h_tanh[t, i])
             else:
-                dh += np.dot(U[:N].T, d[N:2 * N])
+                _add_tmatvec(U[:N], d, N, dh, 0)
 
         # Recurrent weights pair δᵗ with what U multiplied at step t; row 0 holds h⁻¹ = 0.
         h_prev = np.zeros((T, N), dt)
@@ -179,6 +199,7 @@ _KERNELS: dict = {}
 
 def kernels_for(arch):
     """The (forward, backward) pair specialised for the gated cell ``arch`` (built once per process)."""
+    arch = get(arch)
     found = _KERNELS.get(arch.name)
     if found is None:
         if arch.family != "gated" or arch.mix_gate not in ("u", "z") or arch.mix_recurrence not in _MIX:

@@ -1,0 +1,56 @@
+"""Momentum SGD for the online trainer (SPEC §6), the learning rate scaled by (1 − m), ε = (1 − m)·η:
+
+    Nesterov:   v ← m·v − ε·∇f(θ + m·v),    θ ← θ + v      (gradient at the look-ahead point)
+    classical:  v ← m·v − ε·∇f(θ),          θ ← θ + v
+
+**Choice: the reformulation** of Sutskever et al. (2013) as written by Bengio, Boulanger-Lewandowski &
+Pascanu (2013, eq. 7). We store the look-ahead point Θ = θ + m·v instead of θ, so the gradient is always
+taken at the stored vector and one backward pass per update suffices:
+
+    g = ∇f(Θ),   v ← m·v − ε·g,   Θ ← Θ + m·v − ε·g        (= Θ + m²·v_old − (1 + m)·ε·g)
+
+Both start from v = 0, so Θ₀ = θ₀. Validation, test and saved parameters are Θ (they differ from θ
+by m·v, less than one step). ``tests/test_train.py`` checks the iteration against the closed form of
+the look-ahead recursion on a quadratic.
+
+Optional gradient clipping (the paper tried it on TIMIT only): **element-wise**, g ← min(max(g, −c), c)
+before the update, as in Graves' and Greff's code — not by norm. Any non-finite gradient entry or
+resulting parameter is reported (``step`` returns False) so the trainer can stop the run as diverged;
+clipping never hides a NaN. Float32 runs do the arithmetic in float64 and store float32.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _momentum_step(theta, velocity, grad, m, eps, clip, nesterov):
+    """One in-place update of the module docstring; False if a gradient or parameter is non-finite."""
+    finite = True
+    for i in range(theta.size):
+        g = grad[i]
+        if not np.isfinite(g):
+            finite = False
+        elif clip > 0.0:
+            g = min(max(g, -clip), clip)
+        v = m * velocity[i] - eps * g
+        velocity[i] = v
+        theta[i] += m * v - eps * g if nesterov else v
+        if not np.isfinite(theta[i]):
+            finite = False
+    return finite
+
+
+class Momentum:
+    """Momentum SGD on a flat parameter vector, updated in place (equations: module docstring)."""
+
+    def __init__(self, theta: np.ndarray, lr: float, momentum: float, nesterov: bool = True,
+                 clip: float | None = None):
+        self.theta, self.velocity = theta, np.zeros_like(theta)
+        self.m, self.eps = float(momentum), (1.0 - momentum) * float(lr)    # ε = (1 − m)·η
+        self.nesterov, self.clip = bool(nesterov), float(clip or 0.0)
+
+    def step(self, grad: np.ndarray) -> bool:
+        """Apply one update with ∇f(Θ) = ``grad``; False if ``grad`` or the new Θ has a non-finite entry."""
+        return _momentum_step(self.theta, self.velocity, grad, self.m, self.eps, self.clip, self.nesterov)

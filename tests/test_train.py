@@ -1,0 +1,317 @@
+"""The online trainer (SPEC §6): momentum against its closed form, early stopping, kill-and-resume,
+divergence, input noise, failures, bad input, multicore evaluation, and the ``train`` command."""
+import json
+
+import numpy as np
+import pytest
+
+from lstm_scratch import records
+from lstm_scratch.cli import main
+from lstm_scratch.datasets import BLANK, Split
+from lstm_scratch.momentum import Momentum
+from lstm_scratch.network import Network
+from lstm_scratch.train import TaskData, TrainConfig, train
+
+
+# ------------------------------------------------------------------------------------ fixtures
+def synthetic_task(loss="bernoulli", sizes=(8, 4, 4), seed=0) -> TaskData:
+    """A tiny task of each loss kind (T = 6..10): fast, and shaped like the real ones."""
+    rng = np.random.default_rng(seed)
+    n_in = 4 if loss == "bernoulli" else 3
+
+    def split(name, count):
+        inputs, targets = [], []
+        for _ in range(count):
+            steps = int(rng.integers(6, 11))
+            if loss == "bernoulli":                      # next step of a random piano roll
+                roll = (rng.random((steps + 1, 4)) < 0.3).astype(np.float64)
+                inputs.append(roll[:-1])
+                targets.append(roll[1:])
+            else:
+                x = rng.normal(size=(steps, 3))
+                inputs.append(x)
+                targets.append((x[:, 0] > 0) + 2 * (x[:, 1] > 0) if loss == "softmax"
+                               else rng.integers(1, 4, size=2))
+        labels = ("a", "b", "c", "d") if loss != "ctc" else (BLANK, "a", "b", "c")
+        return Split(task=f"synthetic-{loss}", name=name, inputs=inputs, targets=targets,
+                     ids=list(range(count)), n_in=n_in, n_out=4, loss=loss, metric="test", labels=labels,
+                     synthetic=True, source="SYNTHETIC test fixture")
+    return TaskData(*(split(name, count) for name, count in zip(("train", "valid", "test"), sizes)))
+
+
+def config(loss="bernoulli", **changes):
+    base = dict(task=f"synthetic-{loss}", arch="V", hidden=4, lr=0.1, momentum=0.9, max_epochs=4, patience=15)
+    return TrainConfig(**{**base, **changes})
+
+
+class Killed(BaseException):
+    """Stands in for the process being killed: not an Exception, so it is no 'failed' run either."""
+
+
+def read_strict_json(path):
+    def refuse(constant):
+        raise AssertionError(f"{path} holds {constant}: not strict JSON")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+# ------------------------------------------------------------------------------------ momentum
+MOMENTUM_CASES = {"nesterov-m0.9": (True, 0.9), "classical-m0.9": (False, 0.9),
+                  "nesterov-m0.99": (True, 0.99), "nesterov-m0": (True, 0.0), "classical-m0.5": (False, 0.5)}
+
+
+@pytest.mark.parametrize("case", MOMENTUM_CASES)
+def test_momentum_on_a_quadratic_matches_the_closed_form(case):
+    """f(θ) = ½ Σ a_i θ_i²: the look-ahead recursion is linear, (θ, v)_k = Mᵏ (θ₀, 0), with ε = (1 − m)η:
+    Nesterov  v' = m v − ε a (θ + m v), θ' = θ + v';   classical  v' = m v − ε a θ, θ' = θ + v'.
+    The optimiser stores Θ = θ + m v (Nesterov) or θ (classical)."""
+    nesterov, m = MOMENTUM_CASES[case]
+    lr, steps = 0.3, 40
+    a = np.array([0.1, 0.5, 1.0, 2.0, 3.5])
+    theta0 = np.array([1.0, -2.0, 0.5, 3.0, -1.5])
+    opt = Momentum(theta0.copy(), lr, m, nesterov=nesterov)
+    for _ in range(steps):
+        opt.step(a * opt.theta)                       # ∇f at the stored vector
+    eps = (1 - m) * lr
+    for i, curvature in enumerate(a):
+        c = 1 - eps * curvature
+        M = (np.array([[c, m * c], [-eps * curvature, m * c]]) if nesterov
+             else np.array([[c, m], [-eps * curvature, m]]))
+        theta, v = np.linalg.matrix_power(M, steps) @ np.array([theta0[i], 0.0])
+        stored = theta + m * v if nesterov else theta
+        assert opt.theta[i] == pytest.approx(stored, rel=1e-12, abs=1e-15)
+        assert opt.velocity[i] == pytest.approx(v, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("nesterov", [True, False], ids=["nesterov", "classical"])
+def test_learning_rate_is_scaled_by_one_minus_momentum(nesterov):
+    """First step from v = 0 with g = 1: v = −(1 − m)η; Θ moves by (1 + m)·v (Nesterov) or v."""
+    m, lr = 0.9, 0.5
+    opt = Momentum(np.zeros(1), lr, m, nesterov=nesterov)
+    opt.step(np.ones(1))
+    assert opt.velocity[0] == pytest.approx(-(1 - m) * lr, rel=1e-15)
+    assert opt.theta[0] == pytest.approx(-(1 - m) * lr * ((1 + m) if nesterov else 1), rel=1e-15)
+
+
+def test_clipping_is_element_wise_and_never_hides_a_nan():
+    opt = Momentum(np.zeros(3), lr=1.0, momentum=0.0, clip=1.0)
+    assert opt.step(np.array([5.0, -5.0, 0.5]))
+    assert opt.theta.tolist() == [-1.0, 1.0, -0.5]          # not rescaled by the norm
+    assert not opt.step(np.array([0.0, np.nan, 0.0]))
+    assert not Momentum(np.zeros(2), lr=1.0, momentum=0.5).step(np.array([np.inf, 0.0]))
+
+
+# ------------------------------------------------------------------------------------ early stopping
+@pytest.mark.parametrize("patience, script, outcome, epochs, best", [
+    (3, [5.0, 4.0, 3.0, 3.5, 3.0, 3.2, 1.0], "early_stopped", 6, 3),     # a tie is no improvement
+    (2, [5.0, 6.0, 7.0, 1.0], "early_stopped", 3, 1),
+    (15, [5.0, 4.0, 4.5, 3.9], "finished", 4, 4),                        # max_epochs = 4
+], ids=["patience3-tie", "patience2-first-best", "max-epochs"])
+def test_early_stopping_on_a_scripted_validation_curve(monkeypatch, tmp_path, patience, script, outcome,
+                                                       epochs, best):
+    data = synthetic_task()
+    seen = []                                              # (split, parameters) per evaluation
+
+    def scripted(self, inputs, targets, threads=1):
+        split = "test" if inputs[0] is data.test.inputs[0] else "valid"
+        seen.append((split, self.flat.copy()))
+        return 99.0 if split == "test" else script[len(seen) - 1]
+    monkeypatch.setattr(Network, "evaluate", scripted)
+    record = train(config(patience=patience), tmp_path / "run", data=data, threads=1)
+    assert (record["outcome"], record["epochs"], record["best_epoch"]) == (outcome, epochs, best)
+    assert record["history"]["valid_metric"] == script[:epochs]
+    assert [split for split, _ in seen] == ["valid"] * epochs + ["test"]
+    tested = seen[-1][1]
+    assert np.array_equal(tested, seen[best - 1][1])               # the best-validation parameters ...
+    assert not np.array_equal(tested, seen[epochs - 1][1]) or best == epochs   # ... not the last ones
+    assert record["test_metric"] == 99.0 and record["best_valid_metric"] == script[best - 1]
+    assert np.array_equal(Network.from_file(tmp_path / "run" / "params.npz").flat, tested)
+
+
+# ------------------------------------------------------------------------------------ resume
+@pytest.mark.parametrize("loss, threads, kill", [
+    ("bernoulli", 1, "between-epochs"), ("bernoulli", 1, "mid-epoch"), ("softmax", 2, "mid-epoch"),
+], ids=["music-between-epochs", "music-mid-epoch", "bidirectional-2-threads-mid-epoch"])
+def test_kill_and_resume_equals_uninterrupted_bit_for_bit(monkeypatch, tmp_path, loss, threads, kill):
+    data = synthetic_task(loss)
+    cfg = config(loss, noise=0.3, max_epochs=5, dtype="float64")     # noise: the noise RNG must resume too
+    whole = train(cfg, tmp_path / "whole", data=data, threads=threads)
+
+    if kill == "between-epochs":
+        def on_epoch(epoch, history):
+            if epoch == 2:
+                raise Killed
+        with pytest.raises(Killed):
+            train(cfg, tmp_path / "cut", data=data, threads=threads, on_epoch=on_epoch)
+    else:
+        original, calls = Network.loss_and_grad, []
+
+        def dies_in_epoch_3(self, x, target):
+            calls.append(1)
+            if len(calls) == 2 * len(data.train) + 3:
+                raise Killed
+            return original(self, x, target)
+        monkeypatch.setattr(Network, "loss_and_grad", dies_in_epoch_3)
+        with pytest.raises(Killed):
+            train(cfg, tmp_path / "cut", data=data, threads=threads)
+        monkeypatch.setattr(Network, "loss_and_grad", original)
+    assert not (tmp_path / "cut" / "record.json").exists()
+    assert records.load_checkpoint(tmp_path / "cut" / "checkpoint.npz")[1]["history"]["valid_metric"]
+    resumed = train(cfg, tmp_path / "cut", data=data, threads=threads, resume=True)
+
+    assert resumed["sessions"] == 2 and whole["sessions"] == 1
+    for key in ("outcome", "epochs", "best_epoch", "best_valid_metric", "test_metric"):
+        assert resumed[key] == whole[key], key
+    for key in ("train_loss", "valid_metric"):
+        assert resumed["history"][key] == whole["history"][key], key      # exact float equality
+    final = [records.load_checkpoint(tmp_path / run / "checkpoint.npz")[0] for run in ("whole", "cut")]
+    for name in ("params", "velocity", "best_params"):
+        assert np.array_equal(final[0][name], final[1][name]), name
+    best = [Network.from_file(tmp_path / run / "params.npz").flat for run in ("whole", "cut")]
+    assert np.array_equal(best[0], best[1])
+
+
+def test_resume_refuses_another_configuration_and_a_finished_run(tmp_path):
+    data = synthetic_task()
+    with pytest.raises(Killed):
+        train(config(), tmp_path / "run", data=data, threads=1, on_epoch=_raise_killed)
+    with pytest.raises(ValueError, match=r"another configuration.*'lr': \(0\.1, 0\.2\)"):
+        train(config(lr=0.2), tmp_path / "run", data=data, threads=1, resume=True)
+    train(config(), tmp_path / "run", data=data, threads=1, resume=True)
+    with pytest.raises(ValueError, match="already ended"):
+        train(config(), tmp_path / "run", data=data, threads=1, resume=True)
+    with pytest.raises(Killed):
+        train(config(), tmp_path / "started", data=data, threads=1, on_epoch=_raise_killed)
+    with pytest.raises(ValueError, match="continue it with --resume"):
+        train(config(), tmp_path / "started", data=data, threads=1)
+
+
+def _raise_killed(epoch, history):
+    raise Killed
+
+
+# ------------------------------------------------------------------------------------ divergence, failure
+@pytest.mark.parametrize("loss", ["bernoulli", "softmax", "ctc"])
+def test_a_learning_rate_that_must_diverge_gives_outcome_diverged_and_a_valid_record(tmp_path, loss):
+    record = train(config(loss, lr=1e200, momentum=0.0), tmp_path / "run", data=synthetic_task(loss),
+                   threads=1)
+    assert record["outcome"] == "diverged" and record["error"] is None
+    assert record["divergence"]["epoch"] == 1 and record["test_metric"] is None
+    on_disk = read_strict_json(tmp_path / "run" / "record.json")
+    assert on_disk["outcome"] == "diverged" and on_disk["divergence"] == record["divergence"]
+    assert not (tmp_path / "run" / "params.npz").exists()
+
+
+def test_an_exception_gives_outcome_failed_with_the_traceback(monkeypatch, tmp_path, capsys):
+    def broken(self, x, target):
+        raise RuntimeError("boom in the kernel")
+    monkeypatch.setattr(Network, "loss_and_grad", broken)
+    record = train(config(), tmp_path / "run", data=synthetic_task(), threads=1)
+    assert record["outcome"] == "failed" and "RuntimeError: boom in the kernel" in record["error"]
+    assert read_strict_json(tmp_path / "run" / "record.json")["error"] == record["error"]
+
+
+# ------------------------------------------------------------------------------------ input noise
+@pytest.mark.parametrize("sigma", [0.0, 0.5], ids=["no-noise", "noise0.5"])
+def test_input_noise_on_training_inputs_only_fresh_each_presentation(monkeypatch, sigma):
+    data = synthetic_task(sizes=(6, 3, 3))
+    clean = [x.copy() for split in data for x in split.inputs]
+    trained, evaluated = [], []
+    original_loss, original_logits = Network.loss_and_grad, Network.logits
+
+    def spy_loss(self, x, target):
+        index = next(i for i, y in enumerate(data.train.targets) if y is target)
+        trained.append((index, x.copy()))
+        return original_loss(self, x, target)
+
+    def spy_logits(self, x):
+        evaluated.append(x)
+        return original_logits(self, x)
+    monkeypatch.setattr(Network, "loss_and_grad", spy_loss)
+    monkeypatch.setattr(Network, "logits", spy_logits)
+    train(config(noise=sigma, max_epochs=3), data=data, threads=1)
+
+    assert len(trained) == 3 * len(data.train)
+    noise = [x - data.train.inputs[i] for i, x in trained]
+    if sigma == 0:
+        assert all(not n.any() for n in noise)
+    else:
+        pooled = np.concatenate([n.ravel() for n in noise])
+        assert abs(pooled.std() - sigma) < 0.1 * sigma and abs(pooled.mean()) < 0.1 * sigma
+        first, second = (next(n for (i, _), n in zip(trained[k:], noise[k:]) if i == 0)
+                         for k in (0, len(data.train)))
+        assert not np.allclose(first, second)                 # a new draw at every presentation
+    clean_eval = data.valid.inputs + data.test.inputs
+    assert len(evaluated) == 3 * len(data.valid) + len(data.test)
+    assert all(any(x is c for c in clean_eval) for x in evaluated)   # validation / test: the clean arrays
+    assert all(np.array_equal(a, b) for a, b in zip(clean, (x for s in data for x in s.inputs)))
+
+
+# ------------------------------------------------------------------------------------ multicore
+@pytest.mark.parametrize("loss", ["bernoulli", "softmax", "ctc"])
+def test_evaluation_on_threads_equals_sequential(loss):
+    data = synthetic_task(loss, sizes=(2, 9, 2))
+    net = Network("CIFG", data.valid.n_in, 5, 4, loss=loss, bidirectional=loss != "bernoulli", seed=3)
+    net.flat[:] = np.random.default_rng(0).normal(0, 0.5, net.n_params)
+    assert net.evaluate(data.valid.inputs, data.valid.targets, threads=3) == \
+        net.evaluate(data.valid.inputs, data.valid.targets, threads=1)
+
+
+@pytest.mark.parametrize("arch", ["V", "GRU"])
+def test_concurrent_directions_give_identical_gradients(arch):
+    net = Network(arch, 3, 6, 4, loss="softmax", bidirectional=True, seed=2)
+    x, labels = np.random.default_rng(1).normal(size=(12, 3)), np.arange(12) % 4
+    loss, grad = net.loss_and_grad(x, labels)
+    sequential = grad.copy()
+    net.rnn.concurrent = True
+    loss_concurrent, grad = net.loss_and_grad(x, labels)
+    assert loss_concurrent == loss and np.array_equal(grad, sequential)
+
+
+# ------------------------------------------------------------------------------------ bad input, CLI
+@pytest.mark.parametrize("args, message", [
+    (["--task", "no-such-task"], "unknown task 'no-such-task'"),
+    (["--task", "jsb", "--arch", "LSTM9"], "unknown architecture 'LSTM9'"),
+    (["--task", "jsb", "--lr", "-0.001"], "lr=-0.001"),
+    (["--task", "jsb", "--momentum", "1"], "momentum=1.0"),
+    (["--task", "jsb", "--momentum", "-0.1"], "momentum=-0.1"),
+    (["--task", "jsb", "--hidden", "0"], "hidden=0"),
+    (["--lr", "0.1"], "--task is required"),
+], ids=["unknown-task", "unknown-arch", "negative-lr", "momentum-1", "negative-momentum", "hidden-0",
+        "no-task"])
+def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert main(["train", *args, "--out", str(out), "--threads", "1"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_unreadable_checkpoint_and_ended_run_are_left_untouched(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.npz").write_bytes(b"not a zip file")
+    assert main(["train", "--out", str(out), "--resume"]) == 2
+    assert "unreadable checkpoint" in capsys.readouterr().err
+    assert (out / "checkpoint.npz").read_bytes() == b"not a zip file"
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz"]
+    (out / "record.json").write_text('{"outcome": "finished"}')
+    assert main(["train", "--task", "jsb", "--out", str(out)]) == 2
+    assert "already ended" in capsys.readouterr().err
+    assert (out / "record.json").read_text() == '{"outcome": "finished"}'
+
+
+def test_train_command_on_jsb_resumes_a_killed_run(data_env, tmp_path, capsys):
+    """JSB through the command line: a run killed after epoch 1 is continued by --resume, whose
+    options may not contradict the checkpoint."""
+    out = tmp_path / "jsb"
+    cfg = TrainConfig("jsb", hidden=3, lr=0.01, max_epochs=2)
+    with pytest.raises(Killed):
+        train(cfg, out, threads=1, on_epoch=_raise_killed)
+    assert main(["train", "--out", str(out), "--resume", "--lr", "0.5"]) == 2
+    assert "differ from it" in capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--resume", "--task", "jsb", "--threads", "1"]) == 0
+    line = capsys.readouterr().out
+    assert "jsb V N=3 lr=0.01" in line and "finished after 2 epoch(s)" in line
+    record = read_strict_json(out / "record.json")
+    assert record["sessions"] == 2 and record["task"]["sequences"] == {"train": 229, "valid": 76, "test": 77}
+    assert record["network"]["n_params"] == Network("V", 88, 3, 88).n_params
+    assert 0 < record["test_metric"] < 88 * np.log(2) and record["environment"]["threads"] == 1
