@@ -101,13 +101,14 @@ def test_clipping_is_element_wise_and_never_hides_a_nan():
 
 
 # ------------------------------------------------------------------------------------ early stopping
-@pytest.mark.parametrize("patience, script, outcome, epochs, best", [
-    (3, [5.0, 4.0, 3.0, 3.5, 3.0, 3.2, 1.0], "early_stopped", 6, 3),     # a tie is no improvement
-    (2, [5.0, 6.0, 7.0, 1.0], "early_stopped", 3, 1),
-    (15, [5.0, 4.0, 4.5, 3.9], "finished", 4, 4),                        # max_epochs = 4
-], ids=["patience3-tie", "patience2-first-best", "max-epochs"])
-def test_early_stopping_on_a_scripted_validation_curve(monkeypatch, tmp_path, patience, script, outcome,
-                                                       epochs, best):
+@pytest.mark.parametrize("patience, max_epochs, script, outcome, epochs, best", [
+    (3, 10, [5.0, 4.0, 3.0, 3.5, 3.0, 3.2, 1.0], "early_stopped", 6, 3),     # a tie is no improvement
+    (2, 10, [5.0, 6.0, 7.0, 1.0], "early_stopped", 3, 1),
+    (15, 4, [5.0, 4.0, 4.5, 3.9, 1.0], "finished", 4, 4),
+    (2, 4, [5.0, 4.0, 4.5, 4.2, 1.0], "early_stopped", 4, 2),                  # both limits at once
+], ids=["patience3-tie", "patience2-first-best", "max-epochs", "patience-at-max-epochs"])
+def test_early_stopping_on_a_scripted_validation_curve(monkeypatch, tmp_path, patience, max_epochs, script,
+                                                       outcome, epochs, best):
     data = synthetic_task()
     seen = []                                              # (split, parameters) per evaluation
 
@@ -116,7 +117,7 @@ def test_early_stopping_on_a_scripted_validation_curve(monkeypatch, tmp_path, pa
         seen.append((split, self.flat.copy()))
         return 99.0 if split == "test" else script[len(seen) - 1]
     monkeypatch.setattr(Network, "evaluate", scripted)
-    record = train(config(patience=patience), tmp_path / "run", data=data, threads=1)
+    record = train(config(patience=patience, max_epochs=max_epochs), tmp_path / "run", data=data, threads=1)
     assert (record["outcome"], record["epochs"], record["best_epoch"]) == (outcome, epochs, best)
     assert record["history"]["valid_metric"] == script[:epochs]
     assert [split for split, _ in seen] == ["valid"] * epochs + ["test"]
@@ -192,13 +193,39 @@ def _raise_killed(epoch, history):
 # ------------------------------------------------------------------------------------ divergence, failure
 @pytest.mark.parametrize("loss", ["bernoulli", "softmax", "ctc"])
 def test_a_learning_rate_that_must_diverge_gives_outcome_diverged_and_a_valid_record(tmp_path, loss):
-    record = train(config(loss, lr=1e200, momentum=0.0), tmp_path / "run", data=synthetic_task(loss),
+    """ε = η = 1e308 (m = 0): any gradient entry above 1.8 in size overflows a parameter at once.
+    (Merely huge rates, 1e200, saturate the network instead: the losses stay finite.)"""
+    record = train(config(loss, lr=1e308, momentum=0.0), tmp_path / "run", data=synthetic_task(loss),
                    threads=1)
     assert record["outcome"] == "diverged" and record["error"] is None
     assert record["divergence"]["epoch"] == 1 and record["test_metric"] is None
+    assert record["divergence"]["what"] in ("loss", "gradient or parameters")
     on_disk = read_strict_json(tmp_path / "run" / "record.json")
     assert on_disk["outcome"] == "diverged" and on_disk["divergence"] == record["divergence"]
     assert not (tmp_path / "run" / "params.npz").exists()
+
+
+@pytest.mark.parametrize("where", ["loss", "validation metric"])
+def test_a_non_finite_loss_or_metric_ends_the_run_at_once(monkeypatch, tmp_path, where):
+    """The other two places divergence shows: the loss of a sequence (epoch 2, 4th sequence) and the
+    validation metric (epoch 2)."""
+    data, calls = synthetic_task(), []
+    name = "loss_and_grad" if where == "loss" else "evaluate"
+    original = getattr(Network, name)
+
+    def goes_nan(self, *args, **kwargs):
+        calls.append(1)
+        value = original(self, *args, **kwargs)
+        if len(calls) == (len(data.train) + 4 if where == "loss" else 2):
+            return (np.nan, value[1]) if where == "loss" else np.inf
+        return value
+    monkeypatch.setattr(Network, name, goes_nan)
+    record = train(config(max_epochs=5), tmp_path / "run", data=data, threads=1)
+    assert record["outcome"] == "diverged" and record["epochs"] == 1 and record["best_epoch"] == 1
+    assert record["divergence"]["epoch"] == 2 and record["divergence"]["what"] == where
+    assert record["divergence"]["position"] == (3 if where == "loss" else -1)
+    assert len(calls) == (len(data.train) + 4 if where == "loss" else 2)      # nothing ran after it
+    assert read_strict_json(tmp_path / "run" / "record.json")["history"] == record["history"]
 
 
 def test_an_exception_gives_outcome_failed_with_the_traceback(monkeypatch, tmp_path, capsys):

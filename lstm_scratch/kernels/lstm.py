@@ -71,7 +71,7 @@ def _exp(x):
     return np.exp(x)
 
 
-@overload(_exp, jit_options={"cache": True})
+@overload(_exp, jit_options={"cache": True, "error_model": "numpy"})
 def _exp_typed(x):
     if x == types.float64:
         F, lowest, highest, degree = np.float64, -708.0, 709.0, 13
@@ -81,17 +81,22 @@ def _exp_typed(x):
         ln2_hi, ln2_lo = 0.693359375, -2.12194440e-4
     else:
         return None
-    coefficients = tuple(F(1.0 / math.factorial(n)) for n in range(degree, -1, -1))
+    c = [F(1.0 / math.factorial(n)) for n in range(14)]            # Taylor coefficients of e^r
     LOG2E, LN2_HI, LN2_LO = F(1.4426950408889634), F(ln2_hi), F(ln2_lo)
     HALF, ZERO, LOWEST, HIGHEST, INF = F(0.5), F(0.0), F(lowest), F(highest), F(np.inf)
+    c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = c
+    if degree == 7:                                                # float32: the tail is below ulp
+        c8 = c9 = c10 = c11 = c12 = c13 = ZERO
 
     def impl(x):
         inside = x if (x > LOWEST and x < HIGHEST) else ZERO   # NaN and the tails: k = 0
         k = np.floor(inside * LOG2E + HALF)
         r = (x - k * LN2_HI) - k * LN2_LO
-        e_r = ZERO
-        for c in coefficients:                                  # Horner, unrolled by Numba
-            e_r = e_r * r + c
+        if degree == 13:
+            e_r = c8 + r * (c9 + r * (c10 + r * (c11 + r * (c12 + r * c13))))
+        else:
+            e_r = c8
+        e_r = c0 + r * (c1 + r * (c2 + r * (c3 + r * (c4 + r * (c5 + r * (c6 + r * (c7 + r * e_r)))))))
         e = e_r * _pow2(k, x)
         if x >= HIGHEST:
             e = INF
@@ -101,19 +106,19 @@ def _exp_typed(x):
     return impl
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _sigmoid(x, one):
     """σ(x) = 1 / (1 + e^{−x}); ``one`` carries the dtype so float32 stays float32."""
     return one / (one + _exp(-x))
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def _tanh(x, one):
     """tanh(x) = 1 − 2 / (e^{2x} + 1): exact 0, ±1 in saturation, never NaN for finite x."""
     return one - (one + one) / (_exp(x + x) + one)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _add_tmatvec(mat, v, v0, out, o0):
     """out[o0 + c] += Σ_r mat[r, c] · v[v0 + r]  for every row r and column c of ``mat``.
 
@@ -135,7 +140,7 @@ def _add_tmatvec(mat, v, v0, out, o0):
         r += 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _gate_matrix(Q, transpose):
     """The nine FGR matrices Q[b, a] = R_ab as one (3N, 3N) matrix with rows (b, j) and columns (a, k),
     or its transpose (rows (a, k), columns (b, j)) — the orientation :func:`_add_tmatvec` needs."""
@@ -323,7 +328,7 @@ def _jit(function, tag):
     machine-code symbols of the nine closures must not collide — with one shared name, loading a
     second variant from the cache in the same process picks up the first one's environment."""
     function.__name__ = function.__qualname__ = f"{function.__name__}_{tag}"
-    return njit(cache=True, nogil=True)(function)
+    return njit(cache=True, nogil=True, error_model="numpy")(function)
 
 
 _KERNELS: dict = {}
