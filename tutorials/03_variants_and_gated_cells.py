@@ -327,8 +327,8 @@ print("GRU and MUT1–3 by hand equal the library")
 # %%
 for name in ("V", "CIFG", "NP"):
     layer = Layer(name, M, N, forget_bias=1.0, backend="reference")
-    zero_input = np.zeros(M)                     # with x = y⁻¹ = c⁻¹ = 0 the pre-activation is the bias
-    _, _, (i0, f0, _) = lstm_step(name, layer.params, zero_input, np.zeros(N), np.zeros(N), (np.zeros(N),) * 3)
+    zeros = np.zeros(N)                          # x = y⁻¹ = c⁻¹ = 0: the pre-activation is the bias
+    _, _, (_, f0, _) = lstm_step(name, layer.params, np.zeros(M), zeros, zeros, (zeros,) * 3)
     print(f"{name:4}: forget gate at t = 0 with zero input: {f0[0]:.4f}")
     assert np.allclose(f0, sigmoid(1.0))
     assert np.all(layer.params["b_i" if name == "CIFG" else "b_f"] == (-1.0 if name == "CIFG" else 1.0))
@@ -431,10 +431,12 @@ def train_memory(arch, forget_bias, seed, lag=5, n_train=800, lr=1.0, momentum=0
 seeds = range(4) if FAST else range(8)
 started = time.perf_counter()
 solved = {}
-for label, arch, bias in (("V", "V", 0.0), ("LSTM-b", "V", 1.0), ("CIFG-b", "CIFG", 1.0), ("NFG", "NFG", 0.0)):
+contenders = (("V", "V", 0.0), ("LSTM-b", "V", 1.0), ("CIFG-b", "CIFG", 1.0), ("NFG", "NFG", 0.0))
+for label, arch, bias in contenders:
     accuracy = [train_memory(arch, bias, seed) for seed in seeds]
     solved[label] = sum(a >= 0.95 for a in accuracy)
-    print(f"{label:7} test accuracy per seed {np.round(accuracy, 2).tolist()}  → solved {solved[label]}/{len(seeds)}")
+    print(f"{label:7} test accuracy per seed {np.round(accuracy, 2).tolist()}  "
+          f"→ solved {solved[label]}/{len(seeds)}")
 print(f"(trained {4 * len(seeds)} networks in {time.perf_counter() - started:.1f} s)")
 n = len(seeds)
 assert solved["V"] <= n // 4

@@ -164,11 +164,15 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
     Gate columns in A / D follow the storage order z, i, f, o of the gates present; peephole rows of
     ``p`` the order i, f, o of those present (:class:`~lstm_scratch.variants.Layout`).
     """
-    CI = 1 if has_i else -1                          # column blocks (in units of N)
-    CF = 1 + int(has_i) if has_f else -1
-    CO = 1 + int(has_i) + int(has_f) if has_o else -1
+    # column block of each gate in A / D (units of N) and peephole row in p; an absent gate points
+    # at block / row 0, never read (its branches are compiled out)
+    CI = 1 if has_i else 0
+    CF = 1 + int(has_i) if has_f else 0
+    CO = 1 + int(has_i) + int(has_f) if has_o else 0
     has_pi, has_pf, has_po = peep and has_i, peep and has_f, peep and has_o
-    PI, PF, PO = 0, int(has_pi), int(has_pi) + int(has_pf)   # peephole rows (where present)
+    PI = 0
+    PF = int(has_pi) if has_pf else 0
+    PO = int(has_pi) + int(has_pf) if has_po else 0
 
     def forward(x, W, R, p, b, Q):
         T = x.shape[0]
@@ -190,24 +194,29 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
                 _add_tmatvec(RT, Y[t], 0, a, 0)                  # + R yᵗ⁻¹
                 if fgr:
                     _add_tmatvec(QT, A[t - 1], N, a, N)          # + Σ_a R_ab aᵗ⁻¹ (i, f, o at t−1)
+            # one contiguous slice per gate: plain indices let LLVM vectorise the loop over units
             c_prev, c, h, y = C[t], C[t + 1], H[t], Y[t + 1]
+            z_, i_, f_, o_ = a[:N], a[CI * N:CI * N + N], a[CF * N:CF * N + N], a[CO * N:CO * N + N]
+            p_i = p[PI] if has_pi else c_prev        # c_prev: a placeholder never read
+            p_f = p[PF] if has_pf else c_prev
+            p_o = p[PO] if has_po else c_prev
             for j in range(N):
-                z = _tanh(a[j], one) if g_tanh else a[j]
-                a[j] = z
+                z = _tanh(z_[j], one) if g_tanh else z_[j]
+                z_[j] = z
                 if has_i:
-                    i_bar = a[CI * N + j]
+                    i_bar = i_[j]
                     if has_pi:
-                        i_bar += p[PI, j] * c_prev[j]
+                        i_bar += p_i[j] * c_prev[j]
                     i = _sigmoid(i_bar, one)
-                    a[CI * N + j] = i
+                    i_[j] = i
                 else:
                     i = one
                 if has_f:
-                    f_bar = a[CF * N + j]
+                    f_bar = f_[j]
                     if has_pf:
-                        f_bar += p[PF, j] * c_prev[j]
+                        f_bar += p_f[j] * c_prev[j]
                     f = _sigmoid(f_bar, one)
-                    a[CF * N + j] = f
+                    f_[j] = f
                 elif coupled:
                     f = one - i
                 else:
@@ -217,11 +226,11 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
                 hj = _tanh(cj, one) if h_tanh else cj
                 h[j] = hj
                 if has_o:
-                    o_bar = a[CO * N + j]
+                    o_bar = o_[j]
                     if has_po:
-                        o_bar += p[PO, j] * cj
+                        o_bar += p_o[j] * cj
                     o = _sigmoid(o_bar, one)
-                    a[CO * N + j] = o
+                    o_[j] = o
                     y[j] = hj * o
                 else:
                     y[j] = hj
@@ -239,50 +248,57 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
             Qm = _gate_matrix(Q, False)
             dgate_rec = np.zeros(3 * N, dt)          # Σ_b R_abᵀ δb̄ᵗ⁺¹ for a = i, f, o
         for t in range(T - 1, -1, -1):
-            a, d, c_prev, c, h, dyt = A[t], D[t], C[t], C[t + 1], H[t], dy[t]
+            a, d, c_prev, h, dyt = A[t], D[t], C[t], H[t], dy[t]
+            z_, i_, f_, o_ = a[:N], a[CI * N:CI * N + N], a[CF * N:CF * N + N], a[CO * N:CO * N + N]
+            dz_, di_, df_, do_ = d[:N], d[CI * N:CI * N + N], d[CF * N:CF * N + N], d[CO * N:CO * N + N]
+            p_i = p[PI] if has_pi else c_prev        # c_prev: a placeholder never read
+            p_f = p[PF] if has_pf else c_prev
+            p_o = p[PO] if has_po else c_prev
+            if fgr:
+                ri, rf, ro = dgate_rec[:N], dgate_rec[N:2 * N], dgate_rec[2 * N:]
             for j in range(N):
                 dyj = dyt[j] + dy_rec[j]
                 hj = h[j]
                 dh_dc = one - hj * hj if h_tanh else one
                 if has_o:
-                    o = a[CO * N + j]
+                    o = o_[j]
                     do = dyj * hj
                     if fgr:
-                        do += dgate_rec[2 * N + j]
+                        do += ro[j]
                     do_bar = do * o * (one - o)
-                    d[CO * N + j] = do_bar
+                    do_[j] = do_bar
                     dc = dyj * o * dh_dc + carry[j]
                     if has_po:
-                        dc += p[PO, j] * do_bar
+                        dc += p_o[j] * do_bar
                 else:
                     dc = dyj * dh_dc + carry[j]
-                z = a[j]
-                i = a[CI * N + j] if has_i else one
+                z = z_[j]
+                i = i_[j] if has_i else one
                 di = dc * z
                 df = dc * c_prev[j]
                 if fgr:
-                    di += dgate_rec[j]
-                    df += dgate_rec[N + j]
+                    di += ri[j]
+                    df += rf[j]
                 if coupled:
                     di -= df                         # f = 1 − i
                 if has_f:
-                    f = a[CF * N + j]
+                    f = f_[j]
                     df_bar = df * f * (one - f)
-                    d[CF * N + j] = df_bar
+                    df_[j] = df_bar
                 elif coupled:
                     f = one - i
                 else:
                     f = one
                 if has_i:
                     di_bar = di * i * (one - i)
-                    d[CI * N + j] = di_bar
-                d[j] = dc * i * (one - z * z) if g_tanh else dc * i
+                    di_[j] = di_bar
+                dz_[j] = dc * i * (one - z * z) if g_tanh else dc * i
                 # what step t−1 receives through the cell: δcᵗ fᵗ and the peepholes on cᵗ⁻¹
                 cj = dc * f
                 if has_pi:
-                    cj += p[PI, j] * di_bar
+                    cj += p_i[j] * di_bar
                 if has_pf:
-                    cj += p[PF, j] * df_bar
+                    cj += p_f[j] * df_bar
                 carry[j] = cj
             if t > 0:
                 dy_rec[:] = 0
