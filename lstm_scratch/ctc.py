@@ -6,8 +6,10 @@ sequence l (length L, no blanks) is extended with blanks, l' = (b, l₁, b, l₂
 A path may stay in state s, advance to s + 1, or skip the blank to s + 2 when l'_{s+2} ≠ l'_s.
 Forward variables include yᵗ, backward ones exclude it (so no division by y is ever needed)::
 
-    α₁(0) = y¹_b,  α₁(1) = y¹_{l₁}            αₜ(s) = yᵗ_{l'_s} (αₜ₋₁(s) + αₜ₋₁(s−1) [+ αₜ₋₁(s−2)])
-    β_T(S−1) = β_T(S−2) = 1                  βₜ(s) = Σ_{s' ∈ {s, s+1, [s+2]}} yᵗ⁺¹_{l'_{s'}} βₜ₊₁(s')
+    α₀(0) = y⁰_b,  α₀(1) = y⁰_{l₁}            αₜ(s) = yᵗ_{l'_s} (αₜ₋₁(s) + αₜ₋₁(s−1) [+ αₜ₋₁(s−2)])
+    β_{T−1}(S−1) = β_{T−1}(S−2) = 1          βₜ(s) = Σ_{s' ∈ {s, s+1, [s+2]}} yᵗ⁺¹_{l'_{s'}} βₜ₊₁(s')
+
+(frames t = 0 … T−1, as in the code).
     p(l | x) = Σ_s αₜ(s) βₜ(s)   for every t,   loss = −ln p(l | x)
 
 With the softmax folded in, the gradient with respect to the pre-activations is
@@ -17,7 +19,7 @@ With the softmax folded in, the gradient with respect to the pre-activations is
 Two recursions, one answer:
 
 * **linear space with per-step rescaling** (Graves 2012, ch. 7): α̂ₜ = αₜ / Cₜ with
-  Cₜ = Σ_s αₜ(s) (likewise β̂, Dₜ), so ln p = Σ ln Cₜ + ln Σ_s α̂_T(s) β_T(s). Multiplications only,
+  Cₜ = Σ_s αₜ(s) (likewise β̂, Dₜ), so ln p = Σ ln Cₜ + ln Σ_s α̂_{T−1}(s) β_{T−1}(s). Multiplications only,
   several times faster than PyTorch's log-space kernel (benchmarks/bench_ctc.py). The gradient uses
   the per-frame posterior α̂ₜ(s) β̂ₜ(s) / Zₜ with Zₜ = Σ_s α̂ₜ(s) β̂ₜ(s), which needs no global scale.
 * **log space**, with log-sum-exp in place of every sum: slower, exact for any logits.

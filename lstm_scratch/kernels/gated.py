@@ -19,9 +19,9 @@ Backward, with δhᵗ = Δᵗ + (what step t + 1 sends back) and σ'(m̄) = m (1
 
 Fast path (SPEC §10): the input projection W x of all steps is one GEMM before the recurrence; only the
 matrix–vector products with U (forward) and Uᵀ (backward) run step by step; δW, δU and δx are GEMMs
-after the loop. The per-step products are the blocked AXPYs of :func:`.lstm._add_tmatvec` (forward on
+after the loop. The per-step products are the blocked AXPYs of :func:`.primitives.add_tmatvec` (forward on
 transposed copies of U made once per sequence): at batch size 1 they match or beat a BLAS call, whose
-fixed cost is comparable to the whole product at small N. Activations go through ``exp`` (:mod:`.activations`) and saturate to exact 0, ±1, so
+fixed cost is comparable to the whole product at small N. Activations go through ``exp`` (:mod:`.primitives`) and saturate to exact 0, ±1, so
 inputs of ±300 or huge weights give finite outputs and gradients.
 
 Specialisation, as in :mod:`.lstm`: :func:`_build` closes over the cell's flags (mix_gate keeps or writes,
@@ -36,11 +36,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from ..variants import get
-from .activations import sigmoid, tanh
-from .lstm import _add_tmatvec
+from .primitives import add_tmatvec, jit_named, sigmoid, tanh
 
 # What the mixing gate sees of hᵗ⁻¹ (Architecture.mix_recurrence) as a compile-time integer.
 _MIX_NONE, _MIX_H, _MIX_TANH = 0, 1, 2
@@ -85,27 +83,27 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
         for t in range(T):
             p = pre[t]                               # this step's pre-activations, completed in place
             if mix_recurrence == _MIX_H:             # U_m h and U_r h in one matrix-vector product
-                _add_tmatvec(UT_mr, h, 0, p, 0)
+                add_tmatvec(UT_mr, h, 0, p, 0)
             elif mix_recurrence == _MIX_TANH:
                 for i in range(N):
-                    h_tanh[t, i] = tanh(h[i])
-                _add_tmatvec(UT_m, h_tanh[t], 0, p, 0)
-                _add_tmatvec(UT_r, h, 0, p, N)
+                    h_tanh[t, i] = tanh(h[i], one)
+                add_tmatvec(UT_m, h_tanh[t], 0, p, 0)
+                add_tmatvec(UT_r, h, 0, p, N)
             else:                                    # MUT1: z sees no recurrence; U holds U_r, U_h
-                _add_tmatvec(UT_r, h, 0, p, N)
+                add_tmatvec(UT_r, h, 0, p, N)
             for i in range(N):
-                gates[t, i] = sigmoid(p[i] + b[i])
-                r = sigmoid(p[N + i] + b[N + i])
+                gates[t, i] = sigmoid(p[i] + b[i], one)
+                r = sigmoid(p[N + i] + b[N + i], one)
                 gates[t, N + i] = r
                 q[i] = r * h[i]
             u_q[:] = 0
-            _add_tmatvec(UT_h, q, 0, u_q, 0)
+            add_tmatvec(UT_h, q, 0, u_q, 0)
             for i in range(N):
                 x_h = p[2 * N + i]
                 if candidate_input_tanh:             # MUT1: tanh(W_h x), then b_h outside it
-                    x_h = tanh(x_h)
+                    x_h = tanh(x_h, one)
                     x_h_tanh[t, i] = x_h
-                h_tilde = tanh(u_q[i] + x_h + b[2 * N + i])
+                h_tilde = tanh(u_q[i] + x_h + b[2 * N + i], one)
                 gates[t, 2 * N + i] = h_tilde
                 m = gates[t, i]
                 if keeps_old:                        # GRU: hᵗ = u ⊙ h + (1 − u) ⊙ h̃
@@ -141,7 +139,7 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
                     dh[i] = dh_t * (one - m)
                 d[2 * N + i] = dh_tilde * (one - h_tilde * h_tilde)
             d_q[:] = 0
-            _add_tmatvec(U_h, d, 2 * N, d_q, 0)       # δ(r ⊙ h) = U_hᵀ δh̄
+            add_tmatvec(U_h, d, 2 * N, d_q, 0)       # δ(r ⊙ h) = U_hᵀ δh̄
             for i in range(N):
                 r = gates[t, N + i]
                 d[N + i] = d_q[i] * h[i] * r * (one - r)
@@ -149,15 +147,15 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
             if t == 0:                               # h⁻¹ is a constant: nothing to send further back
                 break
             if mix_recurrence == _MIX_H:             # U_mᵀ δm̄ + U_rᵀ δr̄ in one product
-                _add_tmatvec(U[:2 * N], d, 0, dh, 0)
+                add_tmatvec(U[:2 * N], d, 0, dh, 0)
             elif mix_recurrence == _MIX_TANH:
-                _add_tmatvec(U[N:2 * N], d, N, dh, 0)
+                add_tmatvec(U[N:2 * N], d, N, dh, 0)
                 back[:] = 0
-                _add_tmatvec(U[:N], d, 0, back, 0)
+                add_tmatvec(U[:N], d, 0, back, 0)
                 for i in range(N):
                     dh[i] += back[i] * (one - h_tanh[t, i] * h_tanh[t, i])
             else:
-                _add_tmatvec(U[:N], d, N, dh, 0)
+                add_tmatvec(U[:N], d, N, dh, 0)
 
         # Recurrent weights pair δᵗ with what U multiplied at step t; row 0 holds h⁻¹ = 0.
         h_prev = np.zeros((T, N), dt)
@@ -184,14 +182,7 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
         gW[:] = np.dot(delta.T, x)                   # δW = Σ_t δᵗ xᵗᵀ
         return np.dot(delta, W)                      # δxᵗ = Wᵀ δᵗ
 
-    return _jit(forward, tag), _jit(backward, tag)
-
-
-def _jit(function, tag):
-    """Compile ``function`` under a name of its own (``forward_GRU``, ...), so the cache files and
-    machine-code symbols of the four closures do not collide (as in :mod:`.lstm`)."""
-    function.__name__ = function.__qualname__ = f"{function.__name__}_{tag}"
-    return njit(cache=True, nogil=True)(function)
+    return jit_named(forward, tag), jit_named(backward, tag)
 
 
 _KERNELS: dict = {}
