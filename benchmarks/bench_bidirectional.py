@@ -18,7 +18,6 @@ import statistics
 import numpy as np
 
 from lstm_scratch.datasets import Split
-from lstm_scratch.kernels import warmup
 from lstm_scratch.train import TaskData, TrainConfig, train
 
 
@@ -43,7 +42,6 @@ def main() -> None:
     args = parser.parse_args()
     data = timit_shaped(args.sequences)
     config = TrainConfig("timit-shaped", arch="V", hidden=args.hidden, lr=1e-4, momentum=0.9, max_epochs=1)
-    warmup("V")
     frames = sum(len(x) for x in data.train.inputs)
     timings = {1: [], 2: []}
     results = {}

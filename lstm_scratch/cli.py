@@ -60,7 +60,9 @@ def _add_train(sub) -> None:
     p.add_argument("--forget-bias", type=float, help="initial forget-gate bias (1 for LSTM-b; default 0)")
     p.add_argument("--out", required=True, help="run directory (must not hold a run unless --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT from its checkpoint")
-    p.add_argument("--threads", type=int, help="cores to use (default: all); BLAS and Numba are pinned to it")
+    p.add_argument("--threads", type=int,
+                   help="cores to use (default: all): Numba is pinned to it, BLAS to one thread "
+                        "(the run's own threads carry the parallelism)")
     p.add_argument("--root", help="location of a licensed corpus (timit, iam_ondb)")
 
     def run(args) -> int:

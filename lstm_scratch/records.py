@@ -100,6 +100,29 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
     return arrays, state
 
 
+def open_run_dir(out: Path | None, resume: bool):
+    """Check a run directory before anything is written: the checkpoint to resume from (arrays, state),
+    or None for a fresh run. Refuses to overwrite an ended run or to restart a started one."""
+    if out is None:
+        if resume:
+            raise ValueError("resume needs the run directory (out=...) that holds the checkpoint")
+        return None
+    record, checkpoint = out / RECORD_NAME, out / CHECKPOINT_NAME
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a directory; choose another --out")
+    if record.exists() and not (resume and read_json(record).get("outcome") == "failed"):
+        raise ValueError(f"{record}: this run has already ended; choose another --out "
+                         "(a failed run may be resumed with --resume)")
+    if not resume:
+        if checkpoint.exists():
+            raise ValueError(f"{checkpoint}: a run was started here; continue it with --resume "
+                             "or choose another --out")
+        return None
+    if not checkpoint.is_file():
+        raise ValueError(f"{checkpoint}: no checkpoint to resume from; start the run without --resume")
+    return load_checkpoint(checkpoint)
+
+
 def code_version() -> str:
     """The git commit of the package's working tree (``+dirty`` if it has local changes), or the
     package version when it is not a git checkout."""

@@ -28,7 +28,6 @@ import numbers
 import sys
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -38,7 +37,7 @@ import numpy as np
 from . import records
 from .momentum import Momentum
 from .network import METRICS, Network
-from .parallel import pin_threads
+from .parallel import pinned_threads
 from .variants import get as get_architecture
 
 OUTCOMES = ("finished", "early_stopped", "diverged", "failed")
@@ -96,6 +95,8 @@ class TrainConfig:
                 bad(name, value, "must be a non-negative integer" if name == "seed" else "must be ≥ 1")
         if self.dtype not in ("float64", "float32"):
             bad("dtype", self.dtype, "use float64 or float32")
+        if not isinstance(self.nesterov, bool) or self.bidirectional not in (None, True, False):
+            bad("nesterov/bidirectional", (self.nesterov, self.bidirectional), "must be True or False")
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -161,7 +162,7 @@ class _State:
 HISTORY = ("train_loss", "valid_metric", "seconds", "train_seconds", "valid_seconds")
 
 
-def build_network(config: TrainConfig, data: TaskData) -> tuple[Network, _State]:
+def _build_run(config: TrainConfig, data: TaskData) -> tuple[Network, _State]:
     """The network initialised from the run's seed, and a fresh run state."""
     for split in data:
         if split.loss != data.train.loss or split.n_in != data.train.n_in or split.n_out != data.train.n_out:
@@ -208,7 +209,7 @@ def _train_epoch(net, opt, inputs, targets, order, sigma, noise_rng, epoch):
     return total / frames
 
 
-def stop_reason(state: _State, config: TrainConfig) -> str | None:
+def _stop_reason(state: _State, config: TrainConfig) -> str | None:
     """``early_stopped`` after ``patience`` epochs without improvement, ``finished`` at ``max_epochs``."""
     if state.best_epoch is not None and state.epochs - state.best_epoch >= config.patience:
         return "early_stopped"
@@ -253,41 +254,6 @@ def read_checkpoint_config(out) -> TrainConfig:
     return TrainConfig.from_dict(records.load_checkpoint(path)[1]["config"])
 
 
-def _check_out(out: Path | None, resume: bool):
-    """The checkpoint to resume from (or None); refuses to overwrite anything."""
-    if out is None:
-        if resume:
-            raise ValueError("resume needs the run directory (out=...) that holds the checkpoint")
-        return None
-    record, checkpoint = out / records.RECORD_NAME, out / records.CHECKPOINT_NAME
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: exists and is not a directory; choose another --out")
-    if record.exists() and not (resume and records.read_json(record).get("outcome") == "failed"):
-        raise ValueError(f"{record}: this run has already ended; choose another --out "
-                         "(a failed run may be resumed with --resume)")
-    if not resume:
-        if checkpoint.exists():
-            raise ValueError(f"{checkpoint}: a run was started here; continue it with --resume "
-                             "or choose another --out")
-        return None
-    if not checkpoint.is_file():
-        raise ValueError(f"{checkpoint}: no checkpoint to resume from; start the run without --resume")
-    return records.load_checkpoint(checkpoint)
-
-
-@contextmanager
-def _pinned_threads(threads):
-    """BLAS and Numba limited to ``threads`` while the run lasts, restored afterwards."""
-    import numba
-    from threadpoolctl import threadpool_limits
-    saved_numba, saved_blas = numba.get_num_threads(), threadpool_limits(limits=None)
-    try:
-        yield pin_threads(threads)
-    finally:
-        saved_blas.restore_original_limits()
-        numba.set_num_threads(saved_numba)
-
-
 def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=None, resume: bool = False,
           threads: int | None = None, progress: bool | None = None,
           on_epoch: Callable[[int, dict], None] | None = None) -> dict:
@@ -296,7 +262,8 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
 
     ``data``: the task's splits (default: ``load_task(config.task, config.dtype, root)``).
     ``threads``: cores for this run (default all): validation runs over sequences on that many threads,
-    and with two or more a bidirectional layer trains its directions concurrently.
+    and with two or more a bidirectional layer trains its directions concurrently (Numba is pinned to
+    ``threads``, BLAS to one thread — see :mod:`.parallel`).
     ``progress``: a tqdm bar (default: only when stderr is a terminal). ``on_epoch(epoch, history)``
     is called after each epoch's checkpoint. Bad input raises ``ValueError`` before anything is written.
 
@@ -310,9 +277,9 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
     """
     clock = (time.perf_counter(), time.process_time())
     out = Path(out) if out is not None else None
-    checkpoint = _check_out(out, resume)
+    checkpoint = records.open_run_dir(out, resume)
     data = load_task(config.task, config.dtype, root) if data is None else data
-    net, state = build_network(config, data)
+    net, state = _build_run(config, data)
     state.clock = clock
     opt = Momentum(net.flat, config.lr, config.momentum, config.nesterov, config.clip)
     if checkpoint is not None:
@@ -321,7 +288,8 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     result = {"divergence": None, "error": None, "test_metric": None, "test_seconds": None}
-    with _pinned_threads(threads) as threads:
+    with pinned_threads(threads) as threads:
+        environment = records.environment(threads)      # the code as it was when this session started
         if hasattr(net.rnn, "concurrent"):
             net.rnn.concurrent = threads >= 2
         bar = _progress_bar(config, state, progress)
@@ -341,7 +309,6 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
         finally:
             if bar is not None:
                 bar.close()
-        environment = records.environment(threads)
     state.tick()
     record = _record(config, data, net, state, outcome, environment=environment, **result)
     if out is not None:
@@ -352,7 +319,7 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
 def _epochs(config, net, opt, state, splits, threads, out, bar, on_epoch) -> tuple[str, Divergence | None]:
     """Train epoch after epoch until a stop reason; return it (and the Divergence, if any)."""
     (train_x, train_y), valid = splits.train, splits.valid
-    while (outcome := stop_reason(state, config)) is None:
+    while (outcome := _stop_reason(state, config)) is None:
         epoch = state.epochs + 1
         t0 = time.perf_counter()
         order = state.order_rng.permutation(len(train_x))
@@ -386,7 +353,7 @@ def _progress_bar(config, state, progress):
     if not progress:
         return None
     from tqdm import tqdm
-    return tqdm(total=config.max_epochs, initial=state.epochs, unit="epoch", dynamic_ncols=True,
+    return tqdm(total=config.max_epochs, initial=state.epochs, unit="epoch",
                 desc=f"{config.task} {config.arch} N={config.hidden}")
 
 
