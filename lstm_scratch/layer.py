@@ -129,14 +129,15 @@ class Layer:
             self._cache, self._steps = cache, x.shape[0]
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """dy = ∂L/∂y: (T, n_hidden) → ∂L/∂x: (T, n_in); overwrites ``grads`` with ∂L/∂θ."""
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        """dy = ∂L/∂y: (T, n_hidden) → ∂L/∂x: (T, n_in); overwrites ``grads`` with ∂L/∂θ.
+        ``need_dx=False`` (a network's first layer) skips ∂L/∂x — one GEMM less — and returns None."""
         if self._cache is None:
             raise RuntimeError("backward() needs the forward pass of the same sequence: call forward(x) "
                                "first")
         dy = _check_sequence("dy", dy, self.n_hidden, self.dtype, self._steps)
         module, params, grads = self._backend()
-        return module.backward(self.arch, params, self._cache, dy, grads)
+        return module.backward(self.arch, params, self._cache, dy, grads, need_dx)
 
     def __repr__(self) -> str:
         return (f"Layer(arch={self.arch.name!r}, n_in={self.n_in}, n_hidden={self.n_hidden}, "
@@ -204,15 +205,15 @@ class BiLayer:
                                 self.concurrent and keep_cache)
         return np.concatenate([y_fw, y_bw], axis=1)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """dy: (T, 2·n_hidden) → ∂L/∂x: (T, n_in); overwrites ``grads``."""
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        """dy: (T, 2·n_hidden) → ∂L/∂x: (T, n_in) (None when not ``need_dx``); overwrites ``grads``."""
         N = self.n_hidden
         if not isinstance(dy, np.ndarray) or dy.ndim != 2 or dy.shape[1] != 2 * N:
             raise ValueError(f"dy must have shape (T, {2 * N}) for a bidirectional layer of "
                              f"{N} units per direction, got {getattr(dy, 'shape', type(dy).__name__)}")
-        dx_fw, dx_bw = self._pair(lambda: self.fw.backward(dy[:, :N]),
-                                  lambda: self.bw.backward(dy[::-1, N:])[::-1], self.concurrent)
-        return dx_fw + dx_bw
+        dx_fw, dx_bw = self._pair(lambda: self.fw.backward(dy[:, :N], need_dx),
+                                  lambda: self.bw.backward(dy[::-1, N:], need_dx), self.concurrent)
+        return dx_fw + dx_bw[::-1] if need_dx else None
 
     def __repr__(self) -> str:
         return (f"BiLayer(arch={self.arch.name!r}, n_in={self.n_in}, n_hidden={self.n_hidden}, "

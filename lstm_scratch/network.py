@@ -104,7 +104,7 @@ class Network:
         loss, da = self._task_loss(a, target)
         np.matmul(da.T, h, out=self._dW_out)
         np.sum(da, axis=0, out=self._db_out)
-        self.rnn.backward(np.ascontiguousarray(da @ self.W_out))
+        self.rnn.backward(np.ascontiguousarray(da @ self.W_out), need_dx=False)
         return loss, self.grad
 
     def _task_loss(self, a, target):

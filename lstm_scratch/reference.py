@@ -8,6 +8,7 @@ Interface (shared with :mod:`lstm_scratch.kernels`)::
 
     y, cache = forward(arch, params, x)          # x: (T, M)            -> y: (T, N)
     dx = backward(arch, params, cache, dy, grads)  # dy = ∂L/∂y: (T, N)  -> dx = ∂L/∂x: (T, M)
+                                                   # need_dx=False: returns None
 
 ``params`` and ``grads`` are dicts of named arrays (:meth:`Layout.views`); ``backward`` overwrites
 every array in ``grads``. Shapes and dtypes are checked by :class:`lstm_scratch.Layer`, not here.
@@ -30,10 +31,12 @@ def forward(arch: str | Architecture, params: dict, x: np.ndarray):
     return (_lstm_forward if arch.family == "lstm" else _gated_forward)(arch, params, x)
 
 
-def backward(arch: str | Architecture, params: dict, cache, dy: np.ndarray, grads: dict):
-    """Full backpropagation through time; fill ``grads`` and return ∂L/∂x."""
+def backward(arch: str | Architecture, params: dict, cache, dy: np.ndarray, grads: dict,
+             need_dx: bool = True):
+    """Full backpropagation through time; fill ``grads`` and return ∂L/∂x (None without ``need_dx``)."""
     arch = get(arch)
-    return (_lstm_backward if arch.family == "lstm" else _gated_backward)(arch, params, cache, dy, grads)
+    dx = (_lstm_backward if arch.family == "lstm" else _gated_backward)(arch, params, cache, dy, grads)
+    return dx if need_dx else None
 
 
 # ---------------------------------------------------------------------------------------------

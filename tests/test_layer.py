@@ -184,3 +184,18 @@ def test_bad_dy_and_call_order(backend):
 def test_bad_external_storage():
     with pytest.raises(ValueError, match="flat must be a 1-D float64 array of"):
         ls.Layer("V", M, N, flat=np.zeros(3))
+
+
+@pytest.mark.parametrize("backend", ["numba", "reference"])
+@pytest.mark.parametrize("arch", ["V", "FGR", "GRU", "MUT1"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_backward_without_dx_gives_the_same_gradients(arch, backend, bidirectional):
+    layer = random_layer(arch, backend=backend, bidirectional=bidirectional)
+    x, dy = random_problem(layer)
+    layer.forward(x)
+    assert layer.backward(dy).shape == x.shape
+    full = layer.grad_flat.copy()
+    layer.grad_flat[:] = np.nan
+    layer.forward(x)
+    assert layer.backward(dy, need_dx=False) is None
+    assert np.array_equal(layer.grad_flat, full)

@@ -32,10 +32,11 @@ def forward(arch, blocks: dict, x: np.ndarray):
     return _module(arch).forward(arch, blocks, x)
 
 
-def backward(arch, blocks: dict, cache, dy: np.ndarray, grads: dict) -> np.ndarray:
-    """Full BPTT over the sequence of ``cache``: overwrite ``grads`` and return ∂L/∂x."""
+def backward(arch, blocks: dict, cache, dy: np.ndarray, grads: dict, need_dx: bool = True):
+    """Full BPTT over the sequence of ``cache``: overwrite ``grads`` and return ∂L/∂x (None when
+    ``need_dx`` is False: a first layer's input gradient is not needed, and skipping it saves a GEMM)."""
     arch = get(arch)
-    return _module(arch).backward(arch, blocks, cache, dy, grads)
+    return _module(arch).backward(arch, blocks, cache, dy, grads, need_dx)
 
 
 def warmup(arch, dtype=np.float64) -> None:

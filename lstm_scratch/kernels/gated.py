@@ -113,7 +113,7 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
             h = h_all[t]
         return h_all, gates, x_h_tanh, h_tanh
 
-    def backward(W, U, x, h_all, gates, x_h_tanh, h_tanh, dy, gW, gU, gb):
+    def backward(W, U, x, h_all, gates, x_h_tanh, h_tanh, dy, gW, gU, gb, need_dx):
         T, N = x.shape[0], h_all.shape[1]
         dt = x.dtype
         one = np.ones(1, dt)[0]
@@ -180,6 +180,8 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
                 for i in range(N):
                     delta[t, 2 * N + i] *= one - x_h_tanh[t, i] * x_h_tanh[t, i]
         gW[:] = np.dot(delta.T, x)                   # δW = Σ_t δᵗ xᵗᵀ
+        if not need_dx:                              # a first layer: skip one GEMM
+            return np.empty((0, W.shape[1]), dt)
         return np.dot(delta, W)                      # δxᵗ = Wᵀ δᵗ
 
     return jit_named(forward, tag), jit_named(backward, tag)
@@ -217,16 +219,17 @@ def forward(arch, blocks: dict, x: np.ndarray):
     return h_all, GatedCache(x, h_all, gates, x_h_tanh, h_tanh)
 
 
-def backward(arch, blocks: dict, cache: GatedCache, dy: np.ndarray, grads: dict) -> np.ndarray:
+def backward(arch, blocks: dict, cache: GatedCache, dy: np.ndarray, grads: dict, need_dx: bool = True):
     """Full BPTT: overwrite ``grads`` ("W", "U", "b" views of the gradient vector) with ∂L/∂θ
-    for ∂L/∂y = ``dy`` (T, N) and return ∂L/∂x (T, M)."""
+    for ∂L/∂y = ``dy`` (T, N) and return ∂L/∂x (T, M), or None without ``need_dx``."""
     _, bwd = kernels_for(arch)
     W, U = blocks["W"], blocks["U"]
     _check_dtypes("dy", dy, W, U, grads["W"], grads["U"], grads["b"])
     if dy.shape != cache.h.shape:
         raise ValueError(f"dy must have shape {cache.h.shape} (the forward output), got {dy.shape}")
-    return bwd(W, U, cache.x, cache.h, cache.gates, cache.x_h_tanh, cache.h_tanh, dy,
-               grads["W"], grads["U"], grads["b"])
+    dx = bwd(W, U, cache.x, cache.h, cache.gates, cache.x_h_tanh, cache.h_tanh, dy,
+             grads["W"], grads["U"], grads["b"], need_dx)
+    return dx if need_dx else None
 
 
 def _check_dtypes(name, sequence, *arrays):

@@ -158,7 +158,7 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
                 a[CO * N:CO * N + N] = o_
         return A, C, H, Y
 
-    def backward(x, W, R, p, b, Q, A, C, H, Y, dy, gW, gR, gp, gb, gQ):
+    def backward(x, W, R, p, b, Q, A, C, H, Y, dy, gW, gR, gp, gb, gQ, need_dx):
         T = x.shape[0]
         GN, N = R.shape
         dt = x.dtype
@@ -266,6 +266,8 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
                     for j in range(N):
                         for k in range(N):
                             gQ[bb, aa, j, k] = dQm[bb * N + j, aa * N + k]
+        if not need_dx:                                           # a first layer: skip one GEMM
+            return np.empty((0, W.shape[1]), dt)
         return np.dot(D, W)                                       # δxᵗ = Wᵀ δᵗ
 
     return jit_named(forward, tag), jit_named(backward, tag)
@@ -293,9 +295,11 @@ def forward(arch, blocks, x):
     return Y[1:], LSTMCache(x, A, C, H, Y)
 
 
-def backward(arch, blocks, cache, dy, grads):
-    """Overwrite every gradient in ``grads`` and return δx (T, M)."""
+def backward(arch, blocks, cache, dy, grads, need_dx=True):
+    """Overwrite every gradient in ``grads`` and return δx (T, M), or None without ``need_dx``."""
     _, bwd = kernels_for(arch)
     x, A, C, H, Y = cache
-    return bwd(x, blocks["W"], blocks["R"], blocks["p"], blocks["b"], blocks["Q"], A, C, H, Y,
-               np.ascontiguousarray(dy), grads["W"], grads["R"], grads["p"], grads["b"], grads["Q"])
+    dx = bwd(x, blocks["W"], blocks["R"], blocks["p"], blocks["b"], blocks["Q"], A, C, H, Y,
+               np.ascontiguousarray(dy), grads["W"], grads["R"], grads["p"], grads["b"], grads["Q"],
+               need_dx)
+    return dx if need_dx else None
