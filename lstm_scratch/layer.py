@@ -144,6 +144,24 @@ class Layer:
                 f"dtype={self.dtype.name}, backend={self.backend!r}, n_params={self.n_params})")
 
 
+class Direction:
+    """A layer that reads its sequence forwards or reversed, with outputs and gradients in the
+    sequence's own time order, and the ``columns`` its outputs fill in a concatenated output: the
+    building block of a bidirectional layer (and of a network's per-direction readout)."""
+
+    def __init__(self, layer: Layer, reverse: bool, columns: slice):
+        self.layer, self.reverse, self.columns = layer, reverse, columns
+
+    def _flip(self, array):
+        return array[::-1] if self.reverse and array is not None else array
+
+    def forward(self, x: np.ndarray, keep_cache: bool = True) -> np.ndarray:
+        return self._flip(self.layer.forward(self._flip(x), keep_cache))
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        return self._flip(self.layer.backward(self._flip(dy), need_dx))
+
+
 class BiLayer:
     """A forward and a backward layer over the same input, outputs concatenated: (T, 2N).
 
@@ -173,6 +191,8 @@ class BiLayer:
                         **common)
         self.bw = Layer(arch, n_in, n_hidden, flat=self.flat[size:], grad_flat=self.grad_flat[size:],
                         **common)
+        self.directions = (Direction(self.fw, False, slice(0, n_hidden)),
+                           Direction(self.bw, True, slice(n_hidden, 2 * n_hidden)))
         self.arch, self.n_in, self.n_hidden, self.dtype = self.fw.arch, n_in, n_hidden, dtype
         self.params = {f"{d}.{k}": v for d, layer in (("fw", self.fw), ("bw", self.bw))
                        for k, v in layer.params.items()}
@@ -183,8 +203,11 @@ class BiLayer:
     def n_params(self) -> int:
         return self.fw.n_params + self.bw.n_params
 
-    def _pair(self, run_fw, run_bw, concurrent: bool):
-        """(run_fw(), run_bw()), the backward direction on a helper thread when ``concurrent``."""
+    def each_direction(self, work, concurrent: bool | None = None) -> tuple:
+        """(work(forward direction), work(backward direction)), the second on a helper thread when
+        ``concurrent`` (default: ``self.concurrent``)."""
+        concurrent = self.concurrent if concurrent is None else concurrent
+        run_fw, run_bw = (lambda: work(self.directions[0])), (lambda: work(self.directions[1]))
         if not concurrent:
             return run_fw(), run_bw()
         if self._pool is None:
@@ -200,9 +223,8 @@ class BiLayer:
     def forward(self, x: np.ndarray, keep_cache: bool = True) -> np.ndarray:
         """x: (T, n_in) → [y_fw | y_bw]: (T, 2·n_hidden). ``keep_cache=False``: see :meth:`Layer.forward`
         (such passes run their directions one after the other: evaluation parallelises over sequences)."""
-        y_fw, y_bw = self._pair(lambda: self.fw.forward(x, keep_cache),
-                                lambda: self.bw.forward(x[::-1], keep_cache)[::-1],
-                                self.concurrent and keep_cache)
+        y_fw, y_bw = self.each_direction(lambda d: d.forward(x, keep_cache),
+                                         self.concurrent and keep_cache)
         return np.concatenate([y_fw, y_bw], axis=1)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
@@ -211,9 +233,8 @@ class BiLayer:
         if not isinstance(dy, np.ndarray) or dy.ndim != 2 or dy.shape[1] != 2 * N:
             raise ValueError(f"dy must have shape (T, {2 * N}) for a bidirectional layer of "
                              f"{N} units per direction, got {getattr(dy, 'shape', type(dy).__name__)}")
-        dx_fw, dx_bw = self._pair(lambda: self.fw.backward(dy[:, :N], need_dx),
-                                  lambda: self.bw.backward(dy[::-1, N:], need_dx), self.concurrent)
-        return dx_fw + dx_bw[::-1] if need_dx else None
+        dx_fw, dx_bw = self.each_direction(lambda d: d.backward(dy[:, d.columns], need_dx))
+        return dx_fw + dx_bw if need_dx else None
 
     def __repr__(self) -> str:
         return (f"BiLayer(arch={self.arch.name!r}, n_in={self.n_in}, n_hidden={self.n_hidden}, "

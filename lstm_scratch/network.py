@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from . import ctc, losses
-from .layer import BiLayer, Layer, _check_dtype
+from .layer import BiLayer, Direction, Layer, _check_dtype
 from .variants import Layout, get
 
 LOSSES = ("softmax", "bernoulli", "ctc")
@@ -86,6 +86,8 @@ class Network:
         self.params.update({"out.W": self.W_out, "out.b": self.b_out})
         self.grads = {prefix + k: v for k, v in self.rnn.grads.items()}
         self.grads.update({"out.W": self._dW_out, "out.b": self._db_out})
+        self._directions = (self.rnn.directions if bidirectional
+                            else (Direction(self.rnn, False, slice(0, n_hidden)),))
 
     @property
     def n_params(self) -> int:
@@ -95,17 +97,36 @@ class Network:
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Output pre-activations a = W_out h + b_out of one sequence: (T, n_out). Leaves the network
         untouched (no cache for a backward pass), so threads may call it at once."""
-        return self.rnn.forward(x, keep_cache=False) @ self.W_out.T + self.b_out
+        return sum(d.forward(x, keep_cache=False) @ self.W_out[:, d.columns].T
+                   for d in self._directions) + self.b_out
 
     def loss_and_grad(self, x: np.ndarray, target) -> tuple[float, np.ndarray]:
-        """The sequence's loss (summed over frames) and ∂loss/∂flat (the network's gradient buffer)."""
-        h = self.rnn.forward(x)
-        a = h @ self.W_out.T + self.b_out
+        """The sequence's loss (summed over frames) and ∂loss/∂flat (the network's gradient buffer).
+
+        The output layer is split by direction, aᵗ = W_fw y_fwᵗ + W_bw y_bwᵗ + b_out, so each
+        direction's recurrent pass and its share of the output GEMMs run together — on its own thread
+        when a bidirectional layer is ``concurrent``; only the loss itself is sequential."""
+        outputs = {}
+
+        def forward(d):
+            outputs[d] = h = d.forward(x)
+            return h @ self.W_out[:, d.columns].T
+
+        def backward(d):
+            h = outputs[d]
+            np.matmul(da.T, h, out=self._dW_out[:, d.columns])
+            d.backward(np.ascontiguousarray(da @ self.W_out[:, d.columns]), need_dx=False)
+
+        a = sum(self._each_direction(forward)) + self.b_out
         loss, da = self._task_loss(a, target)
-        np.matmul(da.T, h, out=self._dW_out)
         np.sum(da, axis=0, out=self._db_out)
-        self.rnn.backward(np.ascontiguousarray(da @ self.W_out), need_dx=False)
+        self._each_direction(backward)
         return loss, self.grad
+
+    def _each_direction(self, work) -> tuple:
+        if isinstance(self.rnn, BiLayer):
+            return self.rnn.each_direction(work)
+        return (work(self._directions[0]),)
 
     def _task_loss(self, a, target):
         if self.loss_name == "ctc":
