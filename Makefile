@@ -23,10 +23,12 @@ demo: $(VENV)/.installed      ## the main job
 test: $(VENV)/.installed      ## the whole test suite, tutorials included
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.installed     ## kernel and CTC benchmarks against PyTorch (benchmark-only dependency)
+bench: $(VENV)/.installed     ## the benchmarks, against PyTorch (a benchmark-only dependency)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) benchmarks/bench_layers.py
+	$(PY) benchmarks/bench_layers.py --startup
+	$(PY) benchmarks/bench_model.py
 	$(PY) benchmarks/bench_ctc.py
+	$(PY) benchmarks/bench_bidirectional.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
