@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[_var] = "1"        # before numpy / numba / torch are imported: one thread each
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_layers import N_INPUTS, jsb_like_lengths  # noqa: E402
+from bench_layers import N_INPUTS, _best_of, jsb_like_lengths  # noqa: E402
 
 
 def make_data(n_sequences, seed):
@@ -33,17 +32,6 @@ def make_data(n_sequences, seed):
     return [r[:-1] for r in rolls], [r[1:] for r in rolls]
 
 
-def best_epoch(epoch, repeats):
-    """Best wall-clock seconds of ``repeats`` epochs, after one warm-up sequence pass."""
-    epoch(warm_up=True)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        epoch()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def time_ours(arch, n_hidden, dtype, xs, ts, repeats):
     import numpy as np
     from lstm_scratch import Network
@@ -53,13 +41,13 @@ def time_ours(arch, n_hidden, dtype, xs, ts, repeats):
     velocity = np.zeros_like(net.flat)
     lr, mu = 1e-4, 0.9
 
-    def epoch(warm_up=False):
-        for x, t in zip(xs[:1] if warm_up else xs, ts):
+    def epoch():
+        for x, t in zip(xs, ts):
             _, grad = net.loss_and_grad(x, t)
             np.multiply(velocity, mu, out=velocity)
             np.subtract(velocity, (1 - mu) * lr * grad, out=velocity)
             np.add(net.flat, velocity, out=net.flat)
-    return best_epoch(epoch, repeats)
+    return _best_of(epoch, repeats, warm_up=True)
 
 
 def time_torch(n_hidden, xs, ts, repeats):
@@ -74,14 +62,14 @@ def time_torch(n_hidden, xs, ts, repeats):
     xs = [torch.tensor(x, dtype=torch.float32).unsqueeze(1) for x in xs]
     ts = [torch.tensor(t, dtype=torch.float32) for t in ts]
 
-    def epoch(warm_up=False):
-        for x, t in zip(xs[:1] if warm_up else xs, ts):
+    def epoch():
+        for x, t in zip(xs, ts):
             optimiser.zero_grad(set_to_none=False)
             h, _ = lstm(x)
             loss = loss_fn(out(h[:, 0]), t)
             loss.backward()
             optimiser.step()
-    return best_epoch(epoch, repeats)
+    return _best_of(epoch, repeats, warm_up=True)
 
 
 def main(argv=None):

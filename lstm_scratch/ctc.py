@@ -38,6 +38,8 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
+from .losses import check_label_values
+
 LINEAR_MIN_Y = math.exp(-600.0)   # a label's y below this is near float64 underflow: use log space
 CONSISTENCY_RTOL = 1e-8     # allowed spread of ln p over t, relative to max(1, |ln p|)
 
@@ -61,12 +63,7 @@ def _check_ctc_inputs(logits, labels, blank: int) -> tuple[np.ndarray, np.ndarra
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be a 1-D label sequence; got shape {labels.shape}")
-    if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers (class indices); got dtype {labels.dtype}")
-    bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
-    if bad.size:
-        raise ValueError(f"label {labels[bad[0]]} at position {bad[0]} is out of range: the output has "
-                         f"{n_classes} classes, so labels must lie in [0, {n_classes - 1}]")
+    check_label_values(labels, n_classes, "position")
     blanks = np.flatnonzero(labels == blank)
     if blanks.size:
         raise ValueError(f"label at position {blanks[0]} is the blank ({blank}); a CTC target must not "

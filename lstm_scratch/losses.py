@@ -47,13 +47,19 @@ def check_class_labels(labels, n_frames: int, n_classes: int) -> np.ndarray:
     if labels.ndim != 1 or labels.shape[0] != n_frames:
         raise ValueError(f"labels must have shape ({n_frames},), one class per frame of the output; "
                          f"got shape {labels.shape}")
+    check_label_values(labels, n_classes, "frame")
+    return labels.astype(np.int64, copy=False)
+
+
+def check_label_values(labels: np.ndarray, n_classes: int, where: str) -> None:
+    """Labels must be integer class indices in [0, n_classes); ``where`` names what a position is
+    ("frame", "position") in the message."""
     if labels.size and not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers (class indices); got dtype {labels.dtype}")
     bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
     if bad.size:
-        raise ValueError(f"label {labels[bad[0]]} at frame {bad[0]} is out of range: the output has "
+        raise ValueError(f"label {labels[bad[0]]} at {where} {bad[0]} is out of range: the output has "
                          f"{n_classes} classes, so labels must lie in [0, {n_classes - 1}]")
-    return labels.astype(np.int64, copy=False)
 
 
 def _check_binary_targets(targets, shape: tuple) -> np.ndarray:
