@@ -1,10 +1,11 @@
-"""``lstm-odyssey check``: prove on this machine that every architecture's gradients are right and
-see how fast the kernels are.
+"""``lstm-odyssey check``: prove on this machine that every architecture's gradients are right, see
+how fast the kernels are, and train a few small networks on JSB Chorales end to end.
 
 For each architecture: the finite-difference error of every parameter tensor and of ∂L/∂x for both
 backends, the agreement of the Numba kernel with the NumPy reference (float64) and of float32 with
 float64; then the time per step of one online training step (forward, BPTT, momentum update) on
-JSB-shaped sequences (88 inputs, ~60 steps), one thread.
+JSB-shaped sequences (88 inputs, ~60 steps), one thread; then short JSB runs of a few architectures
+through the real data pipeline and trainer (skipped, with the reason, where the data cannot be had).
 """
 from __future__ import annotations
 
@@ -105,6 +106,26 @@ def run_selfcheck(quick: bool = False) -> int:
     for arch in ARCHITECTURES:
         cells = [time_training_step(arch, n, dt, n_sequences=15 if quick else 40) for n, dt in columns]
         print(f"{arch:6} " + " ".join(f"{c:10.1f}" for c in cells))
-    print("\nFor ratios against PyTorch run benchmarks/bench_layers.py (needs torch==2.13.0).")
-    print("all architectures passed" if all_ok else "SOME ARCHITECTURES FAILED")
+    print("\nFor ratios against PyTorch run benchmarks/bench_layers.py (needs torch==2.13.0).\n")
+    train_jsb_examples(max_epochs=5 if quick else 20)
+    print("\nall architectures passed" if all_ok else "\nSOME ARCHITECTURES FAILED")
     return 0 if all_ok else 1
+
+
+def train_jsb_examples(max_epochs: int, archs=("V", "CIFG", "NP", "NFG", "GRU"), hidden: int = 50) -> None:
+    """Short online-SGD runs on JSB Chorales, one per architecture, with one shared setting (not the
+    paper's random search: a smoke test of the whole pipeline and a first look at the variants)."""
+    from .datasets import load
+    from .records import summary_line
+    from .train import TaskData, TrainConfig, train
+    try:
+        data = TaskData(*(load("jsb", split) for split in ("train", "valid", "test")))
+    except (OSError, ValueError) as err:
+        print(f"JSB runs skipped: the data could not be loaded ({err})")
+        return
+    print(f"JSB Chorales, N={hidden}, lr=1e-2, m=0.9, no noise, at most {max_epochs} epochs, 1 thread "
+          "(test NLL per step; Boulanger-Lewandowski's plain RNN: 8.71, uniform guessing: 61.0)")
+    for arch in archs:
+        config = TrainConfig("jsb", arch=arch, hidden=hidden, lr=1e-2, momentum=0.9,
+                             max_epochs=max_epochs, patience=10)
+        print("  " + summary_line(train(config, data=data, threads=1, progress=False)))
