@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from . import ctc, losses
+from .atomic import atomic_write
 from .layer import BiLayer, Direction, Layer, _check_dtype
 from .variants import Layout, get
 
@@ -161,17 +161,8 @@ class Network:
     # ------------------------------------------------------------------ save and load
     def save(self, path: str | os.PathLike) -> None:
         """Write every named parameter and the network's spec to ``path`` (.npz), atomically."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, __spec__=json.dumps(asdict(self.spec)), **self.params)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda handle: np.savez(handle, __spec__=json.dumps(asdict(self.spec)),
+                                                    **self.params))
 
     def load(self, path: str | os.PathLike) -> None:
         """Load parameters saved by :meth:`save`; the saved spec must equal this network's."""

@@ -18,11 +18,12 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_write
 
 RECORD_FORMAT = "lstm_scratch.run/1"
 CHECKPOINT_FORMAT = "lstm_scratch.checkpoint/1"
@@ -32,21 +33,6 @@ RECORD_NAME, CHECKPOINT_NAME, PARAMS_NAME = "record.json", "checkpoint.npz", "pa
 def now() -> str:
     """The current UTC time, ISO 8601, to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write(path: str | os.PathLike, write, binary: bool = True) -> None:
-    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it onto ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)           # mkstemp makes it private; records are meant to be shared
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def jsonable(value):

@@ -46,7 +46,7 @@ def test_fetch_copies_from_a_mirror_directory_and_verifies(data_env):
     assert path == data_env / "files" / "music" / "jsb-chorales-quarter.pkl"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == store.group("jsb")["files"][0]["sha256"]
     assert store.group_is_cached("jsb") and not store.group_is_cached("musedata")
-    assert not [p for p in data_env.rglob(".part-*")]
+    assert not [p for p in data_env.rglob("*.part")]          # no temporary left behind
 
 
 def test_fetch_from_a_url_mirror(data_env, monkeypatch):

@@ -16,15 +16,15 @@ everything they depend on (source checksums + settings), so changing either buil
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
-import tempfile
 import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from ..atomic import atomic_write
 
 MANIFEST_PATH = Path(__file__).resolve().parents[2] / "data" / "manifest.json"
 ENV_CACHE = "LSTM_SCRATCH_DATA"
@@ -115,15 +115,8 @@ def fetch_file(entry: dict) -> Path:
         return target
     source = _source_of(entry)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _copy_from(source, fh)
-        verify(Path(tmp), entry, f"fetched from {source}")
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(target, lambda fh: _copy_from(source, fh),
+                 verify=lambda tmp: verify(tmp, entry, f"fetched from {source}"))
     return target
 
 
@@ -163,16 +156,7 @@ def derived_path(task: str, split: str, key: dict) -> Path:
 
 def save_npz_atomic(path: Path, arrays: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def read_npz(path: Path, names=None) -> dict:
