@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, TypeError) as err:
+    except (ValueError, FileNotFoundError) as err:
         # Errors raised for bad input carry a message meant for the user: show it without a traceback.
         print(f"lstm-odyssey {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -55,6 +55,10 @@ def _check_sequence(name: str, array, width: int, dtype: np.dtype, length: int |
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"{name} contains a non-finite value ({array[tuple(bad)]}) at time step "
                          f"{bad[0]}, unit {bad[1]}")
+    if not array.flags.writeable:
+        # Numba compiles read-only arrays as a type of their own: copy rather than build every
+        # kernel a second time (a data set may hand out read-only views).
+        return np.array(array, order="C")
     return np.ascontiguousarray(array)
 
 
@@ -176,6 +180,13 @@ class BiLayer:
 
     concurrent = False
     _pool = None
+
+    def __getstate__(self):
+        # A thread pool cannot be pickled (process and Dask executors ship networks); a copy makes
+        # its own on first concurrent use.
+        state = dict(self.__dict__)
+        state.pop("_pool", None)
+        return state
 
     def __init__(self, arch: str = "V", n_in: int = 1, n_hidden: int = 1, *, dtype=np.float64,
                  seed: int | np.random.Generator = 0, forget_bias: float = 0.0,

@@ -23,7 +23,7 @@ import numpy as np
 from . import ctc, losses
 from .atomic import atomic_write
 from .layer import BiLayer, Direction, Layer, _check_dtype
-from .variants import Layout, get
+from .variants import Layout
 
 LOSSES = ("softmax", "bernoulli", "ctc")
 METRICS = {"softmax": "framewise classification error %", "bernoulli": "NLL per time step (nats)",
@@ -41,6 +41,7 @@ class NetworkSpec:
     loss: str            # "softmax", "bernoulli" or "ctc"
     bidirectional: bool  # a forward and a backward recurrent layer
     dtype: str           # "float64" or "float32"
+    blank: int = 0       # the CTC blank's output index (unused by the other losses)
 
 
 class Network:
@@ -59,14 +60,17 @@ class Network:
             raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         if isinstance(n_out, bool) or not isinstance(n_out, (int, np.integer)) or n_out < 1:
             raise ValueError(f"n_out must be a positive integer, got {n_out!r}")
+        if loss == "ctc" and not (isinstance(blank, (int, np.integer)) and 0 <= blank < n_out):
+            raise ValueError(f"blank={blank!r}: the CTC blank must be an output index in [0, {n_out - 1}]")
         dtype = _check_dtype(dtype)
-        self.spec = NetworkSpec(get(arch).name, int(n_in), int(n_hidden), int(n_out), loss,
-                                bool(bidirectional), dtype.name)
-        self.arch, self.dtype, self.blank = get(arch), dtype, blank
+        layout = Layout(arch, n_in, n_hidden)          # checks the architecture and the sizes
+        self.spec = NetworkSpec(layout.arch.name, layout.n_in, layout.n_hidden, int(n_out), loss,
+                                bool(bidirectional), dtype.name, int(blank))
+        self.arch, self.dtype, self.blank = layout.arch, dtype, int(blank)
         self.loss_name = loss
         self._loss = losses.loss_function(loss)
         directions = 2 if bidirectional else 1
-        rnn_size = directions * Layout(arch, n_in, n_hidden).size
+        rnn_size = directions * layout.size
         width = directions * n_hidden
         self.flat = np.zeros(rnn_size + n_out * width + n_out, dtype)
         self.grad = np.zeros_like(self.flat)
@@ -165,31 +169,36 @@ class Network:
                                                     **self.params))
 
     def load(self, path: str | os.PathLike) -> None:
-        """Load parameters saved by :meth:`save`; the saved spec must equal this network's."""
-        with np.load(path, allow_pickle=False) as saved:
-            if "__spec__" not in saved:
-                raise ValueError(f"{path}: not a lstm_scratch parameter file (no __spec__ entry)")
-            spec = json.loads(str(saved["__spec__"]))
-            if spec != asdict(self.spec):
-                diff = {k: (spec.get(k), v) for k, v in asdict(self.spec).items() if spec.get(k) != v}
-                raise ValueError(f"{path}: saved network differs from this one "
-                                 f"(field: (saved, this)) {diff}")
-            for name, view in self.params.items():
-                view[...] = saved[name]
+        """Load parameters saved by :meth:`save`; the saved spec must equal this network's (nothing is
+        changed otherwise)."""
+        self._assign(*_read_parameter_file(path), path)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, backend: str = "numba") -> "Network":
         """Rebuild a network from a file written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as saved:
-            if "__spec__" not in saved:
-                raise ValueError(f"{path}: not a lstm_scratch parameter file (no __spec__ entry)")
-            spec = json.loads(str(saved["__spec__"]))
-        net = cls(**{k: v for k, v in spec.items()}, backend=backend)
-        net.load(path)
+        spec, arrays = _read_parameter_file(path)
+        net = cls(**spec, backend=backend)
+        net._assign(spec, arrays, path)
         return net
+
+    def _assign(self, spec: dict, arrays: dict, path) -> None:
+        if spec != asdict(self.spec):
+            diff = {k: (spec.get(k), v) for k, v in asdict(self.spec).items() if spec.get(k) != v}
+            raise ValueError(f"{path}: saved network differs from this one (field: (saved, this)) {diff}")
+        for name, view in self.params.items():
+            view[...] = arrays[name]
 
     def __repr__(self) -> str:
         s = self.spec
         return (f"Network(arch={s.arch!r}, n_in={s.n_in}, n_hidden={s.n_hidden}, n_out={s.n_out}, "
                 f"loss={s.loss!r}, bidirectional={s.bidirectional}, dtype={s.dtype}, "
                 f"n_params={self.n_params})")
+
+
+def _read_parameter_file(path) -> tuple[dict, dict]:
+    """The spec and the named arrays of a file written by :meth:`Network.save`."""
+    with np.load(path, allow_pickle=False) as saved:
+        if "__spec__" not in saved:
+            raise ValueError(f"{path}: not a lstm_scratch parameter file (no __spec__ entry)")
+        return (json.loads(str(saved["__spec__"])),
+                {name: saved[name] for name in saved.files if name != "__spec__"})

@@ -62,9 +62,9 @@ class Architecture:
     family: str = "lstm"               # "lstm" (Greff et al.) or "gated" (GRU and the JZS mutants)
     # --- LSTM family -----------------------------------------------------------------------
     input_gate: bool = True            # False: iᵗ ≡ 1 (NIG)
-    forget_gate: bool = True           # False: fᵗ ≡ 1 (NFG), or coupled to the input gate (CIFG)
+    forget_gate: bool = True           # False: fᵗ ≡ 1 (NFG)
     output_gate: bool = True           # False: oᵗ ≡ 1 (NOG)
-    coupled: bool = False              # fᵗ = 1 − iᵗ (CIFG)
+    coupled: bool = False              # fᵗ = 1 − iᵗ (CIFG): a forget gate without parameters
     input_activation: bool = True      # g = tanh; False: g(x) = x (NIAF)
     output_activation: bool = True     # h = tanh; False: h(x) = x (NOAF)
     peepholes: bool = True             # p_i, p_f, p_o; False for NP
@@ -78,11 +78,16 @@ class Architecture:
     candidate_input_tanh: bool = False  # MUT1: tanh(W_h x) enters the candidate instead of W_h x
 
     @property
+    def has_forget_params(self) -> bool:
+        """A forget gate with parameters of its own (W_f, R_f, b_f): not NFG, not CIFG."""
+        return self.forget_gate and not self.coupled
+
+    @property
     def gates(self) -> tuple[str, ...]:
         """Gate letters in storage order: LSTM ``z i f o`` (those present); gated ``u|z r h``."""
         if self.family == "gated":
             return (self.mix_gate, "r", "h")
-        present = {"z": True, "i": self.input_gate, "f": self.forget_gate and not self.coupled,
+        present = {"z": True, "i": self.input_gate, "f": self.has_forget_params,
                    "o": self.output_gate}
         return tuple(g for g in "zifo" if present[g])
 
@@ -98,7 +103,7 @@ class Architecture:
         """Gates with a peephole p_* (LSTM family): i, f, o where the gate exists."""
         if self.family != "lstm" or not self.peepholes:
             return ()
-        present = {"i": self.input_gate, "f": self.forget_gate and not self.coupled,
+        present = {"i": self.input_gate, "f": self.has_forget_params,
                    "o": self.output_gate}
         return tuple(g for g in "ifo" if present[g])
 

@@ -1,13 +1,17 @@
 """IAM-OnDB reader on the self-made fixture, stroke features, and the synthetic Hershey stand-in."""
 from __future__ import annotations
 
+import os
 import shutil
+import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lstm_scratch.datasets import BLANK, SyntheticSettings, iam_ondb, load, resolve, strokes, synthetic_handwriting
+from lstm_scratch.datasets import (BLANK, SyntheticSettings, iam_ondb, load, resolve, store, strokes,
+                                   synthetic_handwriting)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "iam_ondb"
 TINY = SyntheticSettings(seed=3, writers=(4, 2, 2), lines_per_writer=3)
@@ -63,6 +67,28 @@ def _copy_fixture(tmp_path) -> Path:
     root = tmp_path / "iam"
     shutil.copytree(FIXTURE, root)
     return root
+
+
+def test_iam_ondb_files_are_hashed_once_and_a_cached_load_hashes_nothing(tmp_path, monkeypatch):
+    root = _copy_fixture(tmp_path)
+    then = time.time() - 3600                     # digests of just-modified files are never remembered
+    for path in root.rglob("*.*"):
+        os.utime(path, (then, then))
+    calls = Counter()
+    real = store.sha256_file
+    monkeypatch.setattr(store, "_DIGESTS", {})
+    monkeypatch.setattr(store, "sha256_file", lambda path: calls.update([Path(path).name]) or real(path))
+    first = [load("iam_ondb", s, root=root) for s in ("train", "valid", "test")]
+    assert set(calls.values()) == {1} and {"trainset.txt", "a01-000u.txt", "a01-001w-03.xml"} <= set(calls)
+    assert "a08-551z.txt" not in calls            # the excluded form is no part of any split
+    calls.clear()
+    again = [load("iam_ondb", s, root=root) for s in ("train", "valid", "test")]
+    assert not calls and [s.ids for s in again] == [s.ids for s in first]
+    stroke_file = root / "lineStrokes/a03/a03-000/a03-000u-02.xml"       # a test line
+    stroke_file.write_bytes(stroke_file.read_bytes().replace(b'<Point x="1008"', b'<Point x="1018"', 1))   # same size
+    test = load("iam_ondb", "test", root=root)
+    assert set(calls) == {stroke_file.name}
+    assert len(test.inputs[1]) == len(first[2].inputs[1]) and not np.array_equal(test.inputs[1], first[2].inputs[1])
 
 
 def test_malformed_xml_is_an_error_naming_the_file(tmp_path):

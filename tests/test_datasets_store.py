@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,22 @@ def test_pack_unpack_and_atomic_npz(tmp_path, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
     with np.load(path) as saved:
         assert np.array_equal(saved["data"], data)
+
+
+def test_file_digest_is_remembered_only_while_the_file_is_unchanged_and_settled(tmp_path, monkeypatch):
+    calls = []
+    real = store.sha256_file
+    monkeypatch.setattr(store, "_DIGESTS", {})
+    monkeypatch.setattr(store, "sha256_file", lambda path: calls.append(path) or real(path))
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"abc")
+    expected = hashlib.sha256(b"abc").hexdigest()
+    assert store.file_digest(path) == store.file_digest(path) == expected
+    assert len(calls) == 2                          # just written: could change again within one mtime tick
+    then = time.time() - 60
+    os.utime(path, (then, then))
+    assert store.file_digest(path) == store.file_digest(tmp_path / "." / "a.bin") == expected
+    assert len(calls) == 3                          # settled: hashed once, then remembered
+    path.write_bytes(b"abd")                        # same size, new content
+    os.utime(path, (then + 1, then + 1))
+    assert store.file_digest(path) == hashlib.sha256(b"abd").hexdigest() and len(calls) == 4

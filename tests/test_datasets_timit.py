@@ -1,10 +1,15 @@
 """TIMIT: audio readers, frame labels, MFCCs against python_speech_features, splits, folding, loading."""
 from __future__ import annotations
 
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from lstm_scratch.datasets import PHONES_39, PHONES_61, fold_39, frame_error_39, load, timit, timit_corpus
+from lstm_scratch.datasets import PHONES_39, PHONES_61, fold_39, frame_error_39, load, store, timit, timit_corpus
 from lstm_scratch.datasets.mfcc import mfcc, n_frames
 from conftest import SHARED_DATA
 
@@ -125,10 +130,9 @@ def test_timit_sample_splits_by_speaker(data_env):
     np.testing.assert_allclose(again.inputs[3], valid.inputs[3], rtol=1e-6, atol=1e-6)
 
 
-@needs_sample
-def test_ldc_layout_upper_case_sphere_and_standard_splits(tmp_path, monkeypatch):
-    """A miniature LDC tree: TRAIN speaker, a core-test and a development speaker, one that is in neither."""
-    monkeypatch.setenv("LSTM_SCRATCH_DATA", str(tmp_path / "cache"))
+def _ldc_tree(tmp_path, age_seconds=0):
+    """A miniature LDC tree: TRAIN speaker, a core-test and a development speaker, one that is in neither.
+    ``age_seconds`` back-dates every file (digests of just-modified files are never remembered)."""
     source = SAMPLE / "dr1-fvmh0"
     layout = {"TRAIN/DR1/FVMH0": ["si1466", "sx116", "sa2"], "TEST/DR1/MDAB0": ["sx26"],
               "TEST/DR1/FAKS0": ["sx206", "si2096"], "TEST/DR1/MXYZ0": ["sx296"]}
@@ -137,6 +141,32 @@ def test_ldc_layout_upper_case_sphere_and_standard_splits(tmp_path, monkeypatch)
         for utt in utts:
             (tmp_path / "TIMIT" / folder / f"{utt.upper()}.WAV").write_bytes((source / f"{utt}.sph").read_bytes())
             (tmp_path / "TIMIT" / folder / f"{utt.upper()}.PHN").write_bytes((source / f"{utt}.phn").read_bytes())
+    if age_seconds:
+        then = time.time() - age_seconds
+        for path in (tmp_path / "TIMIT").rglob("*.*"):
+            os.utime(path, (then, then))
+    return tmp_path
+
+
+def _count_hashes(monkeypatch) -> Counter:
+    """Forget remembered digests and count store.sha256_file calls per file."""
+    calls = Counter()
+    real = store.sha256_file
+    monkeypatch.setattr(store, "_DIGESTS", {})
+    monkeypatch.setattr(store, "sha256_file", lambda path: calls.update([Path(path).name]) or real(path))
+    return calls
+
+
+def _load_all(root):
+    with pytest.warns(UserWarning, match="expected"):     # the miniature tree has the wrong split sizes
+        return [load("timit", split, root=root) for split in ("train", "valid", "test")]
+
+
+@needs_sample
+def test_ldc_layout_upper_case_sphere_and_standard_splits(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTM_SCRATCH_DATA", str(tmp_path / "cache"))
+    source = SAMPLE / "dr1-fvmh0"
+    _ldc_tree(tmp_path)
     splits = timit_corpus.ldc_splits(tmp_path)
     assert {k: [u.uid for u in v] for k, v in splits.items()} == {
         "train": ["train/dr1/fvmh0/si1466", "train/dr1/fvmh0/sx116"], "valid": ["test/dr1/faks0/si2096",
@@ -148,6 +178,49 @@ def test_ldc_layout_upper_case_sphere_and_standard_splits(tmp_path, monkeypatch)
     assert np.array_equal(test.targets[0], labels)
     np.testing.assert_allclose(test.inputs[0] * test.normalisation["std"] + test.normalisation["mean"],
                                sample_features, atol=1e-9)
+
+
+@needs_sample
+def test_each_corpus_file_is_hashed_once_and_a_cached_load_hashes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTM_SCRATCH_DATA", str(tmp_path / "cache"))
+    root = _ldc_tree(tmp_path, age_seconds=3600)
+    calls = _count_hashes(monkeypatch)
+    first = _load_all(root)
+    # 2 train + 2 valid + 1 test utterances (SA and the speaker in neither split are not used), .WAV + .PHN
+    assert len(calls) == 10 and set(calls.values()) == {1}, calls
+    calls.clear()
+    again = _load_all(root)
+    assert not calls
+    assert all(np.array_equal(a.inputs[0], b.inputs[0]) for a, b in zip(first, again))
+
+
+@needs_sample
+@pytest.mark.parametrize("changed", ["TRAIN/DR1/FVMH0/SX116.WAV", "TEST/DR1/MDAB0/SX26.PHN"],
+                         ids=["train-audio", "test-phones"])
+def test_a_changed_corpus_file_rebuilds_the_features(tmp_path, monkeypatch, changed):
+    monkeypatch.setenv("LSTM_SCRATCH_DATA", str(tmp_path / "cache"))
+    root = _ldc_tree(tmp_path, age_seconds=3600)
+    calls = _count_hashes(monkeypatch)
+    train, _, test = _load_all(root)
+    derived = set((tmp_path / "cache" / "derived").iterdir())
+    path = root / "TIMIT" / changed
+    content = bytearray(path.read_bytes())
+    if changed.endswith(".WAV"):                  # same size, one sample changed: only the content tells
+        content[5000:5002] = (int.from_bytes(content[5000:5002], "little") ^ 0x0400).to_bytes(2, "little")
+    else:                                         # the frame centred on sample 2200 turns from m into h#
+        content = content.replace(b"0 2193 h#\n2193 ", b"0 2353 h#\n2353 ", 1)
+        assert len(content) == path.stat().st_size
+    path.write_bytes(bytes(content))
+    calls.clear()
+    train2, _, test2 = _load_all(root)
+    assert set(calls) == {path.name}    # only the changed file is read again (each load while it is fresh)
+    rebuilt = set((tmp_path / "cache" / "derived").iterdir()) - derived
+    split = "train" if changed.startswith("TRAIN") else "test"
+    assert [p.name.split("-")[1] for p in rebuilt] == [split]
+    if split == "train":
+        assert not np.array_equal(train2.normalisation["mean"], train.normalisation["mean"])
+    else:
+        assert not np.array_equal(test2.targets[0], test.targets[0])
 
 
 def test_full_timit_without_a_root_says_what_to_do(monkeypatch):

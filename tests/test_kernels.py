@@ -87,3 +87,16 @@ def test_saturation_stays_finite(arch, dtype):
     assert np.all(np.isfinite(y)) and np.all(np.isfinite(dx)) and np.all(np.isfinite(grad))
     if get(arch).family == "lstm" and get(arch).output_gate and get(arch).output_activation:
         assert np.all(np.abs(y) <= 1.0)          # y = tanh(c) ⊙ o stays in [−1, 1] when saturated
+
+
+def test_an_architecture_reusing_a_name_gets_its_own_kernels():
+    """Compiled kernels are keyed by the whole Architecture: a custom one named "V" but without
+    peepholes must run the no-peephole kernel, not vanilla's."""
+    from lstm_scratch import Architecture, Layer
+    vanilla = Layer("V", 3, 4, seed=1)
+    custom = Architecture("V", "vanilla without peepholes, under the same name", peepholes=False)
+    x = np.random.default_rng(0).normal(size=(6, 3))
+    vanilla.forward(x)
+    fast = Layer(custom, 3, 4, seed=1)
+    slow = Layer(custom, 3, 4, seed=1, backend="reference")
+    assert np.allclose(fast.forward(x), slow.forward(x), rtol=1e-12, atol=1e-14)

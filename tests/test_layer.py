@@ -199,3 +199,26 @@ def test_backward_without_dx_gives_the_same_gradients(arch, backend, bidirection
     layer.forward(x)
     assert layer.backward(dy, need_dx=False) is None
     assert np.array_equal(layer.grad_flat, full)
+
+
+def test_read_only_input_is_accepted_without_a_second_compilation():
+    from lstm_scratch.kernels.primitives import _COMPILED
+    layer = random_layer("V")
+    x, dy = random_problem(layer)
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    assert np.array_equal(layer.forward(frozen), layer.forward(x))
+    layer.backward(dy)
+    for kernel in _COMPILED[layer.arch]:
+        assert not any("readonly" in str(signature) for signature in kernel.signatures)
+
+
+def test_a_bidirectional_layer_pickles_after_concurrent_use():
+    import pickle
+    bi = random_layer("V", bidirectional=True)
+    bi.concurrent = True
+    x, dy = random_problem(bi)
+    y = bi.forward(x)
+    bi.backward(dy)
+    copy = pickle.loads(pickle.dumps(bi))
+    assert np.array_equal(copy.forward(x), y)

@@ -98,3 +98,23 @@ def test_bad_arguments():
     net, x, _ = make("V", "timit-like")
     with pytest.raises(ValueError):
         net.loss_and_grad(x, np.full(T, 7))                     # class out of range
+
+
+def test_ctc_blank_is_saved_and_checked(tmp_path):
+    net = Network("V", M, N, 6, loss="ctc", bidirectional=True, blank=5, seed=2)
+    path = tmp_path / "ctc.npz"
+    net.save(path)
+    again = Network.from_file(path)
+    assert again.blank == 5
+    x = np.random.default_rng(0).normal(size=(T, M))
+    assert again.loss_and_grad(x, np.array([1, 2]))[0] == net.loss_and_grad(x, np.array([1, 2]))[0]
+    assert np.array_equal(again.predict(x), net.predict(x))
+    with pytest.raises(ValueError, match=r"'blank': \(5, 0\)"):
+        Network("V", M, N, 6, loss="ctc", bidirectional=True).load(path)
+    with pytest.raises(ValueError, match=r"blank=6: the CTC blank must be an output index in \[0, 5\]"):
+        Network("V", M, N, 6, loss="ctc", blank=6)
+
+
+def test_bad_hidden_size_names_the_field():
+    with pytest.raises(ValueError, match="n_hidden must be a positive integer, got None"):
+        Network("V", M, None, 5)

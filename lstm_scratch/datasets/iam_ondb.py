@@ -85,45 +85,68 @@ def read_split_list(path: Path) -> list[str]:
         return [line.strip() for line in fh if line.strip()]
 
 
-def split_lines(root: Path, split: str):
-    """(lines, notes, files): lines = [(line id, transcription, stroke file)], the skipped counts, and every
-    file the split depends on (for the cache key)."""
+def _split_forms(root: Path, split: str) -> tuple[list[Path], list[str]]:
+    """(split list files, form ids) of one split."""
     lists = [find_split_file(root, name) for name in SPLIT_FILES[split]]
     forms = [f for path in lists for f in read_split_list(path)]
     if split == "train":
         forms = [f for f in forms if f not in EXCLUDED_TRAIN_FORMS]
-    lines, files = [], list(lists)
+    return lists, forms
+
+
+def _form_files(root: Path, form: str) -> tuple[Path | None, dict[str, Path]]:
+    """(transcription file or None, {name: stroke file}) of one form."""
+    folder = form_folder(form)
+    ascii_path = root / "ascii" / folder.with_suffix(".txt")
+    if not ascii_path.is_file():
+        return None, {}
+    stroke_dir = root / "lineStrokes" / folder.parent
+    return ascii_path, {p.name: p for p in stroke_dir.glob(f"{form}-*.xml")} if stroke_dir.is_dir() else {}
+
+
+def split_files(root: Path, split: str) -> list[Path]:
+    """Every file a split's features depend on (the cache key), found without reading any of them: the
+    split lists, and each listed form's transcription and stroke files."""
+    lists, forms = _split_forms(root, split)
+    files = list(lists)
+    for form in forms:
+        ascii_path, stroke_files = _form_files(root, form)
+        if ascii_path is not None:
+            files += [ascii_path, *stroke_files.values()]
+    return files
+
+
+def split_lines(root: Path, split: str):
+    """(lines, notes): lines = [(line id, transcription, stroke file)] and the skipped counts."""
+    _, forms = _split_forms(root, split)
+    lines = []
     notes = {"forms_without_transcription": 0, "lines_without_strokes": 0, "strokes_without_transcription": 0}
     for form in forms:
-        folder = form_folder(form)
-        ascii_path = root / "ascii" / folder.with_suffix(".txt")
-        if not ascii_path.is_file():
+        ascii_path, stroke_files = _form_files(root, form)
+        if ascii_path is None:
             notes["forms_without_transcription"] += 1
             continue
-        files.append(ascii_path)
-        texts = read_transcription(ascii_path)
-        stroke_dir = root / "lineStrokes" / folder.parent
-        stroke_files = {p.name: p for p in stroke_dir.glob(f"{form}-*.xml")} if stroke_dir.is_dir() else {}
-        for number, text in enumerate(texts, 1):
+        for number, text in enumerate(read_transcription(ascii_path), 1):
             stroke_file = stroke_files.pop(f"{form}-{number:02d}.xml", None)
             if stroke_file is None:
                 notes["lines_without_strokes"] += 1
                 continue
             lines.append((f"{form}-{number:02d}", text, stroke_file))
-            files.append(stroke_file)
         notes["strokes_without_transcription"] += len(stroke_files)
     if not lines:
         raise ValueError(f"IAM-OnDB {split}: no text line with both strokes and transcription under {root}")
-    return lines, notes, files
+    return lines, notes
 
 
 def _raw_split(root: Path, split: str, subsample: int) -> dict:
-    lines, notes, files = split_lines(root, split)
-    key = {"task": "iam_ondb", "split": split, "files": store.content_fingerprint(files),
+    # The key needs only the file list and the (per-process remembered) file hashes: a cached load
+    # neither parses transcriptions nor re-reads the corpus.
+    key = {"task": "iam_ondb", "split": split, "files": store.content_fingerprint(split_files(root, split)),
            "subsample": subsample, "version": FEATURE_VERSION}
     path = store.derived_path("iam_ondb", split, key)
     if path.is_file():
         return store.read_npz(path)
+    lines, notes = split_lines(root, split)
     features = [strokes.point_features(strokes.subsample(read_line_strokes(f), subsample), str(f))
                 for _, _, f in lines]
     texts = [text for _, text, _ in lines]

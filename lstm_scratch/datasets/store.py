@@ -12,6 +12,10 @@ A new copy lands under a temporary name, is checked for size and sha256, and onl
 place (``os.replace``): a truncated or altered file raises :class:`ChecksumError` naming it and is never
 cached. Derived data (features) live in ``$LSTM_SCRATCH_DATA/derived/`` under a name that hashes
 everything they depend on (source checksums + settings), so changing either builds a new file.
+
+Content hashes of local files are remembered for the life of the process (:func:`file_digest`), keyed by
+the file's path and ``stat`` identity (device, inode, size, mtime, ctime): a licensed corpus is read once
+per process however many splits are loaded, and a file that changes gets a new stat and is hashed again.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import urllib.request
 from pathlib import Path
 
@@ -30,6 +35,10 @@ MANIFEST_PATH = Path(__file__).resolve().parents[2] / "data" / "manifest.json"
 ENV_CACHE = "LSTM_SCRATCH_DATA"
 ENV_MIRROR = "LSTM_SCRATCH_MIRROR"
 DOWNLOAD_TIMEOUT_S = 60
+# A file modified less than this long ago may change again within the file system's timestamp resolution
+# (1 ms .. 2 s) without its stat changing, so its digest is not remembered (git's "racy clean" problem).
+SETTLED_NS = 2_000_000_000
+_DIGESTS: dict[tuple, str] = {}     # stat identity → sha256, see file_digest
 
 
 class ChecksumError(ValueError):
@@ -137,11 +146,30 @@ def group_fingerprint(name: str) -> str:
     return hashlib.sha256("".join(e["sha256"] for e in group(name)["files"]).encode()).hexdigest()
 
 
+def file_digest(path) -> str:
+    """sha256 of a local file, hashed at most once per process while the file is unchanged.
+
+    Remembered under (absolute path, device, inode, size, mtime, ctime): writing to the file changes its
+    mtime and ctime, replacing it changes the inode, so a changed file is hashed again. Files modified in
+    the last ``SETTLED_NS`` are hashed every time (a second write within one timestamp tick would leave
+    the stat unchanged).
+    """
+    path = os.path.abspath(path)      # not resolve(): (device, inode) already name the file, and is cheap
+    st = os.stat(path)
+    identity = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    digest = _DIGESTS.get(identity)
+    if digest is None:
+        digest = sha256_file(path)
+        if time.time_ns() - st.st_mtime_ns > SETTLED_NS:
+            _DIGESTS[identity] = digest
+    return digest
+
+
 def content_fingerprint(paths) -> str:
     """A hash of the contents of local files (licensed corpora have no manifest checksums)."""
     h = hashlib.sha256()
-    for path in sorted(Path(p) for p in paths):
-        h.update(path.name.encode() + b"\0" + sha256_file(path).encode())
+    for path in sorted(p if isinstance(p, Path) else Path(p) for p in paths):   # Path(Path) re-parses: slow
+        h.update(path.name.encode() + b"\0" + file_digest(path).encode())
     return h.hexdigest()
 
 

@@ -13,7 +13,9 @@ manifest, split by speaker 96 / 16 / 16 for smoke runs only — all its speakers
 
 Unstandardised features are cached per split, keyed by the source checksums, the utterance lists and
 the MFCC settings; the training split's cache also holds μ and σ, so loading valid/test needs no
-recomputation once train has been built.
+recomputation once train has been built. The key hashes every audio and ``.phn`` file of the split, but
+:func:`.store.file_digest` remembers each file's hash for the process, so loading all three splits
+reads the corpus once and a cached load after that only ``stat``s it.
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ class _Source:
         self.task = task
         self.root = root
         self._splits = None
+        self._fingerprints = {}    # split → content fingerprint: load(valid) needs train's key twice
 
     def splits(self):
         if self._splits is None:
@@ -77,8 +80,11 @@ class _Source:
             identity = {"files": store.group_fingerprint("timit_sample"),
                         "valid": sorted(SAMPLE_VALID_SPEAKERS), "test": sorted(SAMPLE_TEST_SPEAKERS)}
         else:
-            utts = self.splits()[split]
-            identity = {"files": store.content_fingerprint([u.audio for u in utts] + [u.phn for u in utts])}
+            if split not in self._fingerprints:
+                utts = self.splits()[split]
+                files = [u.audio for u in utts] + [u.phn for u in utts]
+                self._fingerprints[split] = store.content_fingerprint(files)   # each file hashed once per process
+            identity = {"files": self._fingerprints[split]}
         return {"task": self.task, "split": split, "source": identity, "mfcc": settings.as_key(),
                 "version": FEATURE_VERSION}
 

@@ -37,8 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..variants import get
-from .primitives import add_tmatvec, jit_named, sigmoid, tanh
+from .primitives import add_tmatvec, compiled, jit_named, sigmoid, tanh, variant_tag
 
 # What the mixing gate sees of hᵗ⁻¹ (Architecture.mix_recurrence) as a compile-time integer.
 _MIX_NONE, _MIX_H, _MIX_TANH = 0, 1, 2
@@ -187,22 +186,10 @@ def _build(tag, keeps_old, mix_recurrence, candidate_input_tanh):
     return jit_named(forward, tag), jit_named(backward, tag)
 
 
-_KERNELS: dict = {}
-
-
-def kernels_for(arch):
-    """The (forward, backward) pair specialised for the gated cell ``arch`` (built once per process)."""
-    arch = get(arch)
-    found = _KERNELS.get(arch.name)
-    if found is None:
-        if arch.family != "gated" or arch.mix_gate not in ("u", "z") or arch.mix_recurrence not in _MIX:
-            raise ValueError(f"kernels.gated runs the gated family (GRU, MUT1, MUT2, MUT3), not "
-                             f"{arch.name!r} (family={arch.family!r}, mix_gate={arch.mix_gate!r}, "
-                             f"mix_recurrence={arch.mix_recurrence!r}); LSTM variants go to kernels.lstm")
-        found = _build(arch.name, keeps_old=arch.mix_gate == "u", mix_recurrence=_MIX[arch.mix_recurrence],
-                       candidate_input_tanh=arch.candidate_input_tanh)
-        _KERNELS[arch.name] = found
-    return found
+def _build_for(arch):
+    flags = dict(keeps_old=arch.mix_gate == "u", mix_recurrence=_MIX[arch.mix_recurrence],
+                 candidate_input_tanh=arch.candidate_input_tanh)
+    return _build(variant_tag(arch.name, flags), **flags)
 
 
 def forward(arch, blocks: dict, x: np.ndarray):
@@ -212,9 +199,8 @@ def forward(arch, blocks: dict, x: np.ndarray):
     ``x``: C-contiguous (T, M) of that dtype, T ≥ 1. Returns y = (h⁰ … hᵀ⁻¹) as (T, N) and a
     :class:`GatedCache`. y is also held by the cache: do not write into it before ``backward``.
     """
-    fwd, _ = kernels_for(arch)
+    fwd, _ = compiled(arch, _build_for)
     W, U, b = blocks["W"], blocks["U"], blocks["b"]
-    _check_dtypes("x", x, W, U, b)
     h_all, gates, x_h_tanh, h_tanh = fwd(W, U, b, x)
     return h_all, GatedCache(x, h_all, gates, x_h_tanh, h_tanh)
 
@@ -222,28 +208,8 @@ def forward(arch, blocks: dict, x: np.ndarray):
 def backward(arch, blocks: dict, cache: GatedCache, dy: np.ndarray, grads: dict, need_dx: bool = True):
     """Full BPTT: overwrite ``grads`` ("W", "U", "b" views of the gradient vector) with ∂L/∂θ
     for ∂L/∂y = ``dy`` (T, N) and return ∂L/∂x (T, M), or None without ``need_dx``."""
-    _, bwd = kernels_for(arch)
+    _, bwd = compiled(arch, _build_for)
     W, U = blocks["W"], blocks["U"]
-    _check_dtypes("dy", dy, W, U, grads["W"], grads["U"], grads["b"])
-    if dy.shape != cache.h.shape:
-        raise ValueError(f"dy must have shape {cache.h.shape} (the forward output), got {dy.shape}")
     dx = bwd(W, U, cache.x, cache.h, cache.gates, cache.x_h_tanh, cache.h_tanh, dy,
              grads["W"], grads["U"], grads["b"], need_dx)
     return dx if need_dx else None
-
-
-def _check_dtypes(name, sequence, *arrays):
-    """The kernels compile per dtype and index rows: one float dtype, C-contiguous throughout."""
-    dtype = arrays[0].dtype
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"kernels.gated runs float32 or float64 parameters, got {dtype}")
-    for array in (sequence,) + arrays:
-        if array.dtype != dtype:
-            raise TypeError(f"kernels.gated: {name} and the parameters/gradients must share one dtype, "
-                            f"got {array.dtype} and {dtype}")
-        if not array.flags.c_contiguous:
-            raise ValueError(f"kernels.gated: {name} and the parameter/gradient blocks must be "
-                             f"C-contiguous; pass np.ascontiguousarray({name})")
-    if sequence.ndim != 2 or sequence.shape[0] < 1:
-        raise ValueError(f"kernels.gated: {name} must be a (T, width) array with T >= 1, "
-                         f"got shape {sequence.shape}")

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .primitives import add_tmatvec, jit_named, sigmoid, tanh
+from .primitives import add_tmatvec, compiled, jit_named, sigmoid, tanh, variant_tag
 
 
 class LSTMCache(NamedTuple):
@@ -273,31 +273,24 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
     return jit_named(forward, tag), jit_named(backward, tag)
 
 
-_KERNELS: dict = {}
-
-
-def kernels_for(arch):
-    """The (forward, backward) pair specialised for ``arch`` (built once per process)."""
-    found = _KERNELS.get(arch.name)
-    if found is None:
-        found = _build(arch.name, has_i=arch.input_gate, has_f=arch.forget_gate and not arch.coupled,
-                       has_o=arch.output_gate, coupled=arch.coupled,
-                       g_tanh=arch.input_activation, h_tanh=arch.output_activation,
-                       peep=bool(arch.peephole_gates), fgr=arch.full_gate_recurrence)
-        _KERNELS[arch.name] = found
-    return found
+def _build_for(arch):
+    flags = dict(has_i=arch.input_gate, has_f=arch.has_forget_params,
+                 has_o=arch.output_gate, coupled=arch.coupled, g_tanh=arch.input_activation,
+                 h_tanh=arch.output_activation, peep=bool(arch.peephole_gates),
+                 fgr=arch.full_gate_recurrence)
+    return _build(variant_tag(arch.name, flags), **flags)
 
 
 def forward(arch, blocks, x):
     """y (T, N) and the cache for :func:`backward`; see :mod:`lstm_scratch.kernels`."""
-    fwd, _ = kernels_for(arch)
+    fwd, _ = compiled(arch, _build_for)
     A, C, H, Y = fwd(x, blocks["W"], blocks["R"], blocks["p"], blocks["b"], blocks["Q"])
     return Y[1:], LSTMCache(x, A, C, H, Y)
 
 
 def backward(arch, blocks, cache, dy, grads, need_dx=True):
     """Overwrite every gradient in ``grads`` and return δx (T, M), or None without ``need_dx``."""
-    _, bwd = kernels_for(arch)
+    _, bwd = compiled(arch, _build_for)
     x, A, C, H, Y = cache
     dx = bwd(x, blocks["W"], blocks["R"], blocks["p"], blocks["b"], blocks["Q"], A, C, H, Y,
                np.ascontiguousarray(dy), grads["W"], grads["R"], grads["p"], grads["b"], grads["Q"],

@@ -121,3 +121,23 @@ def jit_named(function, tag):
     second variant from the cache in the same process picks up the first one's environment."""
     function.__name__ = function.__qualname__ = f"{function.__name__}_{tag}"
     return njit(cache=True, nogil=True, error_model="numpy")(function)
+
+
+_COMPILED: dict = {}
+
+
+def compiled(arch, build):
+    """The (forward, backward) pair for ``arch``, made by ``build(arch)`` once per process.
+
+    Keyed by the whole frozen :class:`~lstm_scratch.variants.Architecture`, not its name: an
+    Architecture that reuses a name with other flags gets kernels of its own."""
+    found = _COMPILED.get(arch)
+    if found is None:
+        found = _COMPILED[arch] = build(arch)
+    return found
+
+
+def variant_tag(name: str, flags: dict) -> str:
+    """A name for one specialisation, unique per flag combination: the architecture's name and the
+    flag values in order, e.g. ``V_11101101``."""
+    return name + "_" + "".join(str(int(value)) for value in flags.values())
