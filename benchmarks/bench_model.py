@@ -3,7 +3,8 @@ Bernoulli NLL, momentum update — ours (``lstm_scratch.Network``) against PyTor
 
 PyTorch reference: ``nn.LSTM`` (fused, float32, no peepholes) + ``nn.Linear`` + ``BCEWithLogitsLoss``
 (summed) + ``torch.optim.SGD`` with Nesterov momentum, one update per sequence, one thread. Ours:
-``Network(arch, 88, N, 88, loss="bernoulli")``, ``loss_and_grad`` and the same update in NumPy.
+``Network(arch, 88, N, 88, loss="bernoulli")``, ``loss_and_grad`` and the trainer's own Nesterov update
+(``lstm_scratch.momentum.Momentum.step``).
 Same synthetic JSB-shaped data as ``bench_layers.py`` (229 sequences, ~13.5k steps). Only the ratios
 mean anything: the machine is shared.
 
@@ -33,20 +34,17 @@ def make_data(n_sequences, seed):
 
 
 def time_ours(arch, n_hidden, dtype, xs, ts, repeats):
-    import numpy as np
     from lstm_scratch import Network
+    from lstm_scratch.momentum import Momentum
     net = Network(arch, N_INPUTS, n_hidden, N_INPUTS, loss="bernoulli", dtype=dtype, seed=0)
     xs = [x.astype(dtype) for x in xs]
     ts = [t.astype(dtype) for t in ts]
-    velocity = np.zeros_like(net.flat)
-    lr, mu = 1e-4, 0.9
+    opt = Momentum(net.flat, lr=1e-4, momentum=0.9)      # the trainer's (Nesterov) update step
 
     def epoch():
         for x, t in zip(xs, ts):
             _, grad = net.loss_and_grad(x, t)
-            np.multiply(velocity, mu, out=velocity)
-            np.subtract(velocity, (1 - mu) * lr * grad, out=velocity)
-            np.add(net.flat, velocity, out=net.flat)
+            opt.step(grad)
     return _best_of(epoch, repeats, warm_up=True)
 
 

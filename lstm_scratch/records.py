@@ -70,25 +70,37 @@ def save_checkpoint(path: str | os.PathLike, arrays: dict, state: dict) -> None:
     atomic_write(path, lambda handle: np.savez(handle, __state__=blob, **arrays))
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
-    """(arrays, state) from :func:`save_checkpoint`; ``ValueError`` naming the file if it is damaged."""
+def load_checkpoint(path: str | os.PathLike, arrays: bool = True) -> tuple[dict, dict]:
+    """(arrays, state) from :func:`save_checkpoint`; ``ValueError`` naming the file if it is damaged.
+    ``arrays=False`` reads only the small JSON state (the .npz members are read lazily) and gives {}."""
     try:
         with np.load(path, allow_pickle=False) as saved:
-            arrays = {name: saved[name] for name in saved.files if name != "__state__"}
             state = json.loads(str(saved["__state__"]))
+            loaded = {name: saved[name] for name in saved.files if name != "__state__"} if arrays else {}
     except FileNotFoundError:
         raise
     except Exception as err:   # zip, npy and JSON errors come in many types; all mean "unreadable"
-        raise ValueError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err}); delete the run "
-                         "directory to start again, or point --out at the right one") from err
+        raise ValueError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err}); delete "
+                         f"{Path(path).parent} to start the run again, or point --out at the right "
+                         "directory") from err
     if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint (format {state.get('format')!r})")
-    return arrays, state
+        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint (format {state.get('format')!r}); "
+                         f"delete {Path(path).parent} or choose another --out")
+    return loaded, state
+
+
+def no_checkpoint(out: Path) -> ValueError:
+    """The error for ``--resume`` where no epoch has finished, so there is nothing to continue."""
+    return ValueError(f"{out / CHECKPOINT_NAME}: no checkpoint to resume from (no epoch of a run in "
+                      f"{out} has finished); start the run afresh: the same command without --resume, "
+                      "with --task and the other options")
 
 
 def open_run_dir(out: Path | None, resume: bool):
     """Check a run directory before anything is written: the checkpoint to resume from (arrays, state),
-    or None for a fresh run. Refuses to overwrite an ended run or to restart a started one."""
+    or None for a fresh run. Refuses to overwrite an ended run or to restart a started one, saying
+    what to do instead. A run that failed before its first checkpoint may start afresh (its record
+    is then replaced); one that failed later is continued with ``resume``."""
     if out is None:
         if resume:
             raise ValueError("resume needs the run directory (out=...) that holds the checkpoint")
@@ -96,16 +108,24 @@ def open_run_dir(out: Path | None, resume: bool):
     record, checkpoint = out / RECORD_NAME, out / CHECKPOINT_NAME
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a directory; choose another --out")
-    if record.exists() and not (resume and read_json(record).get("outcome") == "failed"):
-        raise ValueError(f"{record}: this run has already ended; choose another --out "
-                         "(a failed run may be resumed with --resume)")
-    if not resume:
-        if checkpoint.exists():
-            raise ValueError(f"{checkpoint}: a run was started here; continue it with --resume "
-                             "or choose another --out")
-        return None
+    outcome = None
+    if record.exists():
+        try:
+            saved = read_json(record)
+        except ValueError as err:
+            raise ValueError(f"{err}; delete {out} to start the run again, or choose another --out") from err
+        outcome = saved.get("outcome") if isinstance(saved, dict) else None
+        if outcome != "failed":
+            raise ValueError(f"{record}: this run has already ended ({outcome}); to run it again delete "
+                             f"{out}, or choose another --out")
     if not checkpoint.is_file():
-        raise ValueError(f"{checkpoint}: no checkpoint to resume from; start the run without --resume")
+        if resume:
+            raise no_checkpoint(out)
+        return None                       # fresh, or failed before its first checkpoint: start afresh
+    if not resume:
+        what = "failed after its last checkpoint" if outcome == "failed" else "was started here"
+        raise ValueError(f"{checkpoint}: a run {what}; continue it with --resume, or delete {out} to "
+                         "start it again, or choose another --out")
     return load_checkpoint(checkpoint)
 
 

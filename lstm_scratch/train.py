@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 import time
 import traceback
@@ -35,6 +36,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from . import records
+from .datacheck import check_data
 from .momentum import Momentum
 from .network import METRICS, Network
 from .parallel import pinned_threads
@@ -163,12 +165,7 @@ HISTORY = ("train_loss", "valid_metric", "seconds", "train_seconds", "valid_seco
 
 
 def _build_run(config: TrainConfig, data: TaskData) -> tuple[Network, _State]:
-    """The network initialised from the run's seed, and a fresh run state."""
-    for split in data:
-        if split.loss != data.train.loss or split.n_in != data.train.n_in or split.n_out != data.train.n_out:
-            raise ValueError("the train, valid and test splits disagree on loss, n_in or n_out")
-        if len(split.inputs) == 0:
-            raise ValueError("every split needs at least one sequence")
+    """The network initialised from the run's seed, and a fresh run state (``data`` already checked)."""
     init, order, noise = np.random.SeedSequence(config.seed).spawn(3)
     bidirectional = (data.train.loss != "bernoulli") if config.bidirectional is None else config.bidirectional
     net = Network(config.arch, data.train.n_in, config.hidden, data.train.n_out, loss=data.train.loss,
@@ -247,11 +244,12 @@ def _restore(checkpoint, config, opt, state):
 
 
 def read_checkpoint_config(out) -> TrainConfig:
-    """The configuration stored in ``out``'s checkpoint (what ``--resume`` continues)."""
-    path = Path(out) / records.CHECKPOINT_NAME
-    if not path.is_file():
-        raise ValueError(f"{path}: no checkpoint to resume from; start the run without --resume")
-    return TrainConfig.from_dict(records.load_checkpoint(path)[1]["config"])
+    """The configuration stored in ``out``'s checkpoint (what ``--resume`` continues). Reads only the
+    checkpoint's small JSON state; ``train(..., resume=True)`` then loads the arrays once."""
+    out = Path(out)
+    if not (out / records.CHECKPOINT_NAME).is_file():
+        raise records.no_checkpoint(out)
+    return TrainConfig.from_dict(records.load_checkpoint(out / records.CHECKPOINT_NAME, arrays=False)[1]["config"])
 
 
 def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=None, resume: bool = False,
@@ -265,7 +263,8 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
     and with two or more a bidirectional layer trains its directions concurrently (Numba is pinned to
     ``threads``, BLAS to one thread — see :mod:`.parallel`).
     ``progress``: a tqdm bar (default: only when stderr is a terminal). ``on_epoch(epoch, history)``
-    is called after each epoch's checkpoint. Bad input raises ``ValueError`` before anything is written.
+    is called after each epoch's checkpoint. Bad arguments, a run directory that cannot be used and bad
+    data (:func:`check_data`) raise ``ValueError`` before anything is written.
 
     Record fields: format, outcome (``finished`` | ``early_stopped`` | ``diverged`` | ``failed``), config,
     seed, task {name, loss, metric, n_in, n_out, sequences, frames, synthetic, source}, network {arch,
@@ -276,9 +275,11 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
     error (traceback), environment {code_version, library versions, threads, …}.
     """
     clock = (time.perf_counter(), time.process_time())
+    _check_arguments(config, out, data, resume, threads, progress, on_epoch)
     out = Path(out) if out is not None else None
     checkpoint = records.open_run_dir(out, resume)
     data = load_task(config.task, config.dtype, root) if data is None else data
+    check_data(data)
     net, state = _build_run(config, data)
     state.clock = clock
     opt = Momentum(net.flat, config.lr, config.momentum, config.nesterov, config.clip)
@@ -287,6 +288,8 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
     splits = _as_dtype(data, config.dtype)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+        if checkpoint is None:          # a run that failed before its first checkpoint starts afresh
+            (out / records.RECORD_NAME).unlink(missing_ok=True)
     result = {"divergence": None, "error": None, "test_metric": None, "test_seconds": None}
     with pinned_threads(threads) as threads:
         environment = records.environment(threads)      # the code as it was when this session started
@@ -314,6 +317,29 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
     if out is not None:
         records.write_json(out / records.RECORD_NAME, record)
     return record
+
+
+def _check_arguments(config, out, data, resume, threads, progress, on_epoch) -> None:
+    """Every argument of :func:`train` (the configuration checks itself), before data or disk."""
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config={config!r}: pass a TrainConfig, e.g. TrainConfig('jsb')")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise ValueError(f"out={out!r}: give the run directory as a path (or None for no files)")
+    if data is not None and not (isinstance(data, tuple) and len(data) == 3):
+        raise ValueError(f"data: pass TaskData(train, valid, test) (or None to load {config.task!r}); "
+                         f"got {type(data).__name__}")
+    if not isinstance(resume, bool):
+        raise ValueError(f"resume={resume!r}: must be True or False")
+    if resume and out is None:
+        raise ValueError("resume=True needs the run directory (out=...) that holds the checkpoint")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral)
+                                or threads < 1):
+        raise ValueError(f"threads={threads!r}: give the number of cores as an integer ≥ 1 "
+                         "(or None for all of them)")
+    if progress not in (None, True, False):
+        raise ValueError(f"progress={progress!r}: must be True, False or None (a bar only on a terminal)")
+    if on_epoch is not None and not callable(on_epoch):
+        raise ValueError(f"on_epoch={on_epoch!r}: must be a function f(epoch, history) or None")
 
 
 def _epochs(config, net, opt, state, splits, threads, out, bar, on_epoch) -> tuple[str, Divergence | None]:

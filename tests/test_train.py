@@ -375,3 +375,189 @@ def test_float32_runs_in_float32(tmp_path):
     assert record["outcome"] == "finished" and record["network"]["dtype"] == "float32"
     assert Network.from_file(tmp_path / "run" / "params.npz").flat.dtype == np.float32
     assert records.load_checkpoint(tmp_path / "run" / "checkpoint.npz")[0]["velocity"].dtype == np.float32
+
+
+# ------------------------------------------------------------------------------------ run directories
+@pytest.mark.parametrize("files, resume, message", [
+    ({"record.json": '{"outcome": "finished"}'}, False, r"already ended \(finished\); to run it again delete {out}"),
+    ({"record.json": '{"outcome": "diverged"}', "checkpoint.npz": "x"}, True, r"already ended \(diverged\)"),
+    ({"record.json": "{not json"}, False, "cannot read the JSON record.*; delete {out} to start the run again"),
+    ({"checkpoint.npz": "x"}, False, "continue it with --resume, or delete {out} to start it again"),
+    ({"record.json": '{"outcome": "failed"}', "checkpoint.npz": "x"}, False,
+     "failed after its last checkpoint; continue it with --resume, or delete {out}"),
+    ({}, True, "no checkpoint to resume from .*without --resume"),
+    ({"record.json": '{"outcome": "failed"}'}, True, "no checkpoint to resume from .*without --resume"),
+], ids=["ended", "diverged-resume", "unreadable-record", "started", "failed-with-checkpoint", "empty-resume",
+        "failed-before-checkpoint-resume"])
+def test_every_refused_run_directory_says_what_to_do_and_is_left_untouched(tmp_path, files, resume, message):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name, text in files.items():
+        (out / name).write_text(text)
+    with pytest.raises(ValueError, match=message.format(out=str(out).replace("\\", "\\\\"))):
+        train(config(), out, data=synthetic_task(), threads=1, resume=resume)
+    assert {p.name: p.read_text() for p in out.iterdir()} == files
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_starts_afresh(monkeypatch, tmp_path, capsys):
+    out, data = tmp_path / "run", synthetic_task()
+    original = Network.loss_and_grad
+
+    def broken(self, x, target):
+        raise RuntimeError("out of memory")
+    monkeypatch.setattr(Network, "loss_and_grad", broken)
+    assert train(config(), out, data=data, threads=1)["outcome"] == "failed"
+    assert sorted(p.name for p in out.iterdir()) == ["record.json"]
+    assert main(["train", "--out", str(out), "--resume"]) == 2             # nothing to resume ...
+    assert "start the run afresh: the same command without --resume" in capsys.readouterr().err
+    monkeypatch.setattr(Network, "loss_and_grad", original)
+    record = train(config(), out, data=data, threads=1)                    # ... but a fresh start works
+    assert record["outcome"] == "finished" and record["sessions"] == 1
+    assert read_strict_json(out / "record.json") == json.loads(json.dumps(record))
+
+
+def test_resume_reads_the_checkpoint_arrays_once(monkeypatch, tmp_path):
+    data = synthetic_task()
+    with pytest.raises(Killed):
+        train(config(), tmp_path / "run", data=data, threads=1, on_epoch=_raise_killed)
+    loads = []
+    original = records.load_checkpoint
+
+    def counting(path, arrays=True):
+        loads.append(arrays)
+        return original(path, arrays)
+    monkeypatch.setattr(records, "load_checkpoint", counting)
+    monkeypatch.setattr("lstm_scratch.train.load_task", lambda *args: data)
+    assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--threads", "1"]) == 0
+    assert loads == [False, True]          # the configuration (JSON state only), then the arrays
+
+
+# ------------------------------------------------------------------------------------ bad data, up front
+def _spoil(data, split, index, x=None, y=None, **fields):
+    """``data`` with sequence ``index`` of ``split`` replaced (and the split's ids made visible)."""
+    import dataclasses
+    old = getattr(data, split)
+    inputs, targets = list(old.inputs), list(old.targets)
+    if x is not None:
+        inputs[index] = x(inputs[index])
+    if y is not None:
+        targets[index] = y(targets[index])
+    new = dataclasses.replace(old, inputs=inputs, targets=targets,
+                              ids=[f"{split}-{i}" for i in range(len(inputs))], **fields)
+    return data._replace(**{split: new})
+
+
+BAD_DATA = {
+    "ctc-target-longer-than-input": ("ctc", "valid", 2, None, lambda y: np.array([1, 1, 2, 2, 3, 3, 1, 2]),
+                                     r"valid split, sequence 2 \(id 'valid-2'\): the CTC target's 8 labels "
+                                     r"with 3 adjacent repeats need at least 11 frames, but the input has only"),
+    "ctc-blank-in-target": ("ctc", "train", 5, None, lambda y: np.array([2, 0]),
+                            r"train split, sequence 5 \(id 'train-5'\): label 0 at position 1 is the CTC blank"),
+    "ctc-label-out-of-range": ("ctc", "test", 1, None, lambda y: np.array([4]),
+                               r"test split, sequence 1 .*label 4 at position 0 is out of range"),
+    "softmax-label-out-of-range": ("softmax", "train", 3, None, lambda y: np.where(np.arange(len(y)) == 4, 4, y),
+                                   r"train split, sequence 3 \(id 'train-3'\): softmax target: label 4 at "
+                                   r"frame 4 is out of range.*\[0, 3\]"),
+    "softmax-float-labels": ("softmax", "valid", 0, None, lambda y: y.astype(float),
+                             r"valid split, sequence 0 .*labels must be integers"),
+    "softmax-wrong-length": ("softmax", "test", 3, None, lambda y: y[:-1],
+                             r"test split, sequence 3 .*labels must have shape"),
+    "bernoulli-wrong-shape": ("bernoulli", "test", 0, None, lambda y: y[:, :3],
+                              r"test split, sequence 0 \(id 'test-0'\): Bernoulli targets must be a real array "
+                              r"of shape \(\d+, 4\), one row per input frame; got shape \(\d+, 3\)"),
+    "bernoulli-not-a-probability": ("bernoulli", "train", 7, None, lambda y: y * 2,
+                                    r"train split, sequence 7 .*target 2.0 at frame \d+, unit \d+ is not in"),
+    "nan-input": ("bernoulli", "valid", 1, lambda x: np.where(np.arange(len(x))[:, None] == 3, np.nan, x), None,
+                  r"valid split, sequence 1 .*input nan at frame 3, input 0 is not finite"),
+    "wrong-input-width": ("softmax", "train", 0, lambda x: x[:, :2], None,
+                          r"train split, sequence 0 .*shape \(T, 3\); got shape \(\d+, 2\)"),
+    "empty-input": ("softmax", "train", 2, lambda x: x[:0], lambda y: y[:0],
+                    r"train split, sequence 2 .*no frames"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+def test_bad_data_is_refused_before_anything_is_written_naming_split_sequence_and_value(tmp_path, case):
+    loss, split, index, x, y, message = BAD_DATA[case]
+    data = _spoil(synthetic_task(loss), split, index, x, y)
+    with pytest.raises(ValueError, match=message + ".*fix or remove that sequence"):
+        train(config(loss), tmp_path / "run", data=data, threads=1)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d._replace(valid=_spoil(d, "valid", 0, n_in=5).valid),
+     r"the valid split has n_in=5 \(train: 4\); all three splits must come from the same task"),
+    (lambda d: d._replace(test=_spoil(d, "test", 0, loss="softmax").test),
+     r"the test split has loss='softmax' \(train: 'bernoulli'\)"),
+    (lambda d: d._replace(test=d.test.__class__(**{**vars(d.test), "inputs": [], "targets": [], "ids": []})),
+     "the test split has no sequences; every split needs at least one"),
+], ids=["n_in-disagrees", "loss-disagrees", "empty-split"])
+def test_splits_that_do_not_fit_together_are_named(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        train(config(), tmp_path / "run", data=change(synthetic_task()), threads=1)
+    assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------------------------ bad arguments, up front
+@pytest.mark.parametrize("arguments, message", [
+    (dict(threads=0), "threads=0: give the number of cores as an integer ≥ 1"),
+    (dict(threads=1.5), "threads=1.5"),
+    (dict(threads=True), "threads=True"),
+    (dict(out=None, resume=True), "resume=True needs the run directory"),
+    (dict(resume="yes"), "resume='yes': must be True or False"),
+    (dict(progress="on"), "progress='on'"),
+    (dict(on_epoch=3), "on_epoch=3: must be a function"),
+    (dict(config={"task": "jsb"}), "pass a TrainConfig"),
+    (dict(out=3), "out=3: give the run directory as a path"),
+], ids=["threads-0", "threads-float", "threads-bool", "resume-without-out", "resume-not-bool", "progress",
+        "on_epoch", "config-dict", "out-int"])
+def test_bad_arguments_are_refused_before_data_is_loaded_or_anything_written(monkeypatch, tmp_path, arguments,
+                                                                              message):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the data were loaded before the arguments were checked")
+    monkeypatch.setattr("lstm_scratch.train.load_task", no_loading)
+    arguments = {"config": config(), "out": tmp_path / "run", **arguments}
+    with pytest.raises(ValueError, match=message):
+        train(arguments.pop("config"), arguments.pop("out"), **arguments)
+    assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------------------------ timing uses the real step
+def _bench(name, monkeypatch):
+    """A benchmark module, imported with its one-thread environment settings undone afterwards."""
+    import importlib
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        monkeypatch.setenv(var, os.environ.get(var, "1"))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent.parent / "benchmarks"))
+    return importlib.import_module(name)
+
+
+@pytest.mark.parametrize("timer", ["selfcheck", "bench_model", "bench_layers"])
+def test_the_timing_code_runs_the_trainers_momentum_step(monkeypatch, timer):
+    """µs per training step must measure the trainer's Nesterov ``Momentum.step``, not a re-implementation:
+    it is called once per sequence, and the parameters move exactly as it moves them."""
+    steps = []
+    original = Momentum.step
+
+    def spy(self, grad):
+        steps.append((self.nesterov, self.m, self.eps))
+        return original(self, grad)
+    monkeypatch.setattr(Momentum, "step", spy)
+    rng = np.random.default_rng(0)
+    xs = [(rng.random((T, 88)) < 0.05).astype(np.float64) for T in (6, 8, 7)]
+    if timer == "selfcheck":
+        from lstm_scratch.selfcheck import time_training_step
+        time_training_step("V", 3, np.float64, n_sequences=3, repeats=2)
+        warm_up = 1
+    elif timer == "bench_model":
+        _bench("bench_model", monkeypatch).time_ours("V", 3, np.float64, xs, xs, repeats=2)
+        warm_up = 3                              # one untimed epoch
+    else:
+        dys = [rng.normal(size=(len(x), 3)) for x in xs]
+        _bench("bench_layers", monkeypatch).time_ours("V", 3, np.float64, xs, dys, repeats=2)
+        warm_up = 1
+    assert len(steps) == warm_up + 2 * 3
+    assert {(nesterov, m) for nesterov, m, _ in steps} == {(True, 0.9)}          # Nesterov, m = 0.9
+    eps = (1 - 0.9) * (1e-3 if timer == "selfcheck" else 1e-4)                  # ε = (1 − m)·η
+    assert all(step[2] == pytest.approx(eps, rel=1e-12) for step in steps)
