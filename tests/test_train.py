@@ -101,7 +101,9 @@ def test_clipping_is_element_wise_and_never_hides_a_nan():
     assert opt.step(np.array([5.0, -5.0, 0.5]))
     assert opt.theta.tolist() == [-1.0, 1.0, -0.5]          # not rescaled by the norm
     assert not opt.step(np.array([0.0, np.nan, 0.0]))
+    assert not Momentum(np.zeros(3), lr=1.0, momentum=0.0, clip=1.0).step(np.array([0.0, np.inf, 0.0]))
     assert not Momentum(np.zeros(2), lr=1.0, momentum=0.5).step(np.array([np.inf, 0.0]))
+    assert not Momentum(np.zeros(2), lr=0.0, momentum=0.5, nesterov=False).step(np.array([0.0, -np.inf]))
 
 
 # ------------------------------------------------------------------------------------ early stopping
