@@ -70,7 +70,8 @@ def time_ours(arch, n_hidden, dtype, xs, dys, repeats, seed=0):
     def epoch():
         for x, dy in zip(xs, dys):
             _, cache = kernels.forward(arch, params, x)
-            kernels.backward(arch, params, cache, dy, grads)
+            # like PyTorch here, whose input needs no gradient: a first layer skips ∂L/∂x
+            kernels.backward(arch, params, cache, dy, grads, need_dx=False)
             opt.step(grad)
 
     kernels.warmup(arch, dtype)
