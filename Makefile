@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # machines) that directory is the mirror standing in for the download URLs.
 export LSTM_SCRATCH_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench notebooks install clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ demo: $(VENV)/.installed      ## the main job
 
 test: $(VENV)/.installed      ## the whole test suite, tutorials included
 	$(PY) -m pytest -q
+
+notebooks: $(VENV)/.installed ## executed tutorials/NN_*.ipynb with outputs and figures (FAST=1: small sizes)
+	$(PY) tutorials/_notebooks.py $(if $(FAST),--fast,)
 
 bench: $(VENV)/.installed     ## the benchmarks, against PyTorch (a benchmark-only dependency)
 	$(PY) -m pip install -q torch==2.13.0

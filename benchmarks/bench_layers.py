@@ -56,7 +56,7 @@ def time_ours(arch, n_hidden, dtype, xs, dys, repeats, seed=0):
     """Best seconds per epoch (and the number of steps) for our kernels."""
     import numpy as np
     from lstm_scratch import kernels
-    from lstm_scratch.momentum import Momentum
+    from lstm_scratch.timing import time_online_training
     from lstm_scratch.variants import Layout
     layout = Layout(arch, N_INPUTS, n_hidden)
     rng = np.random.default_rng(seed)
@@ -65,30 +65,16 @@ def time_ours(arch, n_hidden, dtype, xs, dys, repeats, seed=0):
     params, grads = layout.blocks(theta), layout.blocks(grad)
     xs = [x.astype(dtype) for x in xs]
     dys = [np.ascontiguousarray(dy[:, :n_hidden], dtype=dtype) for dy in dys]
-    opt = Momentum(theta, lr=1e-4, momentum=0.9)      # the trainer's (Nesterov) update step
 
-    def epoch():
-        for x, dy in zip(xs, dys):
-            _, cache = kernels.forward(arch, params, x)
-            # like PyTorch here, whose input needs no gradient: a first layer skips ∂L/∂x
-            kernels.backward(arch, params, cache, dy, grads, need_dx=False)
-            opt.step(grad)
+    def gradient(x, dy):
+        _, cache = kernels.forward(arch, params, x)
+        # like PyTorch here, whose input needs no gradient: a first layer skips ∂L/∂x
+        kernels.backward(arch, params, cache, dy, grads, need_dx=False)
+        return grad
 
-    kernels.warmup(arch, dtype)
-    opt.step(grad)                                    # compile (or load from the cache) before timing
-    return _best_of(epoch, repeats)
-
-
-def _best_of(epoch, repeats, warm_up=False):
-    """The fastest of ``repeats`` timed epochs (after one untimed one if ``warm_up``)."""
-    if warm_up:
-        epoch()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        epoch()
-        best = min(best, time.perf_counter() - start)
-    return best
+    # per sequence the trainer's (Nesterov) update step follows; the first sequence warms up untimed
+    return time_online_training(gradient, list(zip(xs, dys)), theta, lr=1e-4, momentum=0.9,
+                                repeats=repeats)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,6 +83,7 @@ def _best_of(epoch, repeats, warm_up=False):
 def time_torch_lstm(n_hidden, xs, dys, repeats):
     """Best seconds per epoch for torch.nn.LSTM float32 (fused kernel, no peepholes)."""
     import torch
+    from lstm_scratch.timing import best_of
     lstm = torch.nn.LSTM(N_INPUTS, n_hidden)
     opt = torch.optim.SGD(lstm.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
     data = [(torch.tensor(x, dtype=torch.float32)[:, None, :],
@@ -109,7 +96,7 @@ def time_torch_lstm(n_hidden, xs, dys, repeats):
             opt.step()
             opt.zero_grad()
 
-    return _best_of(epoch, repeats, warm_up=True)
+    return best_of(epoch, repeats, warm_up=True)
 
 
 def torch_twin(arch, n_hidden):
@@ -165,6 +152,7 @@ def torch_twin(arch, n_hidden):
 def time_torch_twin(arch, n_hidden, xs, dys, repeats):
     """Best seconds for the twin over the given sequences (float32, autograd, momentum SGD)."""
     import torch
+    from lstm_scratch.timing import best_of
     params, forward = torch_twin(arch, n_hidden)
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9, nesterov=True)
     data = [(torch.tensor(x, dtype=torch.float32), torch.tensor(dy[:, :n_hidden], dtype=torch.float32))
@@ -176,7 +164,7 @@ def time_torch_twin(arch, n_hidden, xs, dys, repeats):
             opt.step()
             opt.zero_grad()
 
-    return _best_of(epoch, repeats, warm_up=True)
+    return best_of(epoch, repeats, warm_up=True)
 
 
 # ---------------------------------------------------------------------------------------------

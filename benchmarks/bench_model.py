@@ -21,7 +21,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ[_var] = "1"        # before numpy / numba / torch are imported: one thread each
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_layers import N_INPUTS, _best_of, jsb_like_lengths  # noqa: E402
+from bench_layers import N_INPUTS, jsb_like_lengths  # noqa: E402
 
 
 def make_data(n_sequences, seed):
@@ -35,21 +35,21 @@ def make_data(n_sequences, seed):
 
 def time_ours(arch, n_hidden, dtype, xs, ts, repeats):
     from lstm_scratch import Network
-    from lstm_scratch.momentum import Momentum
+    from lstm_scratch.timing import time_online_training
     net = Network(arch, N_INPUTS, n_hidden, N_INPUTS, loss="bernoulli", dtype=dtype, seed=0)
-    xs = [x.astype(dtype) for x in xs]
-    ts = [t.astype(dtype) for t in ts]
-    opt = Momentum(net.flat, lr=1e-4, momentum=0.9)      # the trainer's (Nesterov) update step
+    sequences = [(x.astype(dtype), t.astype(dtype)) for x, t in zip(xs, ts)]
 
-    def epoch():
-        for x, t in zip(xs, ts):
-            _, grad = net.loss_and_grad(x, t)
-            opt.step(grad)
-    return _best_of(epoch, repeats, warm_up=True)
+    def gradient(x, t):
+        return net.loss_and_grad(x, t)[1]
+
+    # per sequence the trainer's (Nesterov) update step follows; one untimed epoch first
+    return time_online_training(gradient, sequences, net.flat, lr=1e-4, momentum=0.9, repeats=repeats,
+                                warm_up=len(sequences))
 
 
 def time_torch(n_hidden, xs, ts, repeats):
     import torch
+    from lstm_scratch.timing import best_of
     torch.set_num_threads(1)
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(N_INPUTS, n_hidden)
@@ -67,7 +67,7 @@ def time_torch(n_hidden, xs, ts, repeats):
             loss = loss_fn(out(h[:, 0]), t)
             loss.backward()
             optimiser.step()
-    return _best_of(epoch, repeats, warm_up=True)
+    return best_of(epoch, repeats, warm_up=True)
 
 
 def main(argv=None):

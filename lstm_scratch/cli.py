@@ -59,26 +59,36 @@ def _add_train(sub) -> None:
     p.add_argument("--dtype", choices=("float64", "float32"), help="precision (default float64)")
     p.add_argument("--forget-bias", type=float, help="initial forget-gate bias (1 for LSTM-b; default 0)")
     p.add_argument("--out", required=True, help="run directory (must not hold a run unless --resume)")
-    p.add_argument("--resume", action="store_true", help="continue the run in OUT from its checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in OUT from its checkpoint (with a higher --max-epochs or "
+                        "--patience: extend a run that has ended)")
     p.add_argument("--threads", type=int,
                    help="cores to use (default: all): Numba is pinned to it, BLAS to one thread "
                         "(the run's own threads carry the parallelism)")
     p.add_argument("--root", help="location of a licensed corpus (timit, iam_ondb)")
 
     def run(args) -> int:
-        from dataclasses import fields
+        from dataclasses import asdict, fields
         from pathlib import Path
 
+        from .checks import config_diff
         from .records import summary_line
+        from .rundir import EXTENSIBLE
         from .train import TrainConfig, read_checkpoint_config, train
         given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
         if args.resume:
+            # The checkpoint's configuration; only --max-epochs / --patience may change (be raised: train
+            # refuses lowering them), to extend the run.
             config = read_checkpoint_config(args.out)
-            clash = {k: (getattr(config, k), v) for k, v in given.items() if getattr(config, k) != v}
+            wanted = TrainConfig.from_dict({**asdict(config), **given})      # names normalised (--arch v)
+            clash = {k: d for k, d in config_diff(asdict(config), asdict(wanted)).items()
+                     if k in given and k not in EXTENSIBLE}
             if clash:
                 raise ValueError(f"--resume continues the checkpoint's configuration, and these options "
-                                 f"differ from it (option: (checkpoint, given)): {clash}")
+                                 f"differ from it (option: (checkpoint, given)): {clash}; only --max-epochs "
+                                 "and --patience may be raised to extend a run")
+            config = wanted
         elif "task" not in given:
             raise ValueError("--task is required, e.g. --task jsb (see 'lstm-odyssey data list')")
         else:
@@ -97,10 +107,132 @@ def _add_train(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _add_search(sub) -> None:
+    p = sub.add_parser("search", help="the random-search study (SPEC §7): create, run (local cores, Dask, "
+                                      "dask-jobqueue, Slurm arrays), status, export")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="define a study in a new directory (study.json)")
+    create.add_argument("study", help="the study directory (shared by every worker)")
+    create.add_argument("--task", required=True, help="task, e.g. jsb, timit, handwriting")
+    create.add_argument("--archs", default="all", help="'all' (the nine Odyssey architectures) or a list, e.g. V,CIFG,GRU")
+    create.add_argument("--trials", type=int, required=True, help="trials per architecture (the paper: 200)")
+    create.add_argument("--seed", type=int, default=0, help="the study seed (default 0)")
+    create.add_argument("--max-epochs", type=int, default=150, help="per trial (default 150)")
+    create.add_argument("--patience", type=int, default=15, help="early-stopping patience (default 15)")
+    create.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    create.add_argument("--space", action="append", default=[], metavar="NAME=VALUE|NAME=LOW:HIGH",
+                        help="fix or narrow a dimension of the paper's space (repeatable), e.g. hidden=32, "
+                             "lr=1e-4:1e-2, nesterov=false, clip=none")
+    create.add_argument("--independent-samples", action="store_true",
+                        help="draw every architecture's trials independently (default: trial k of every "
+                             "architecture shares its hyperparameters — common random numbers)")
+    create.add_argument("--root", help="location of a licensed corpus (timit, iam_ondb)")
+    run = actions.add_parser("run", help="run every trial not yet ended; safe to stop and run again")
+    run.add_argument("study")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", help="a Dask scheduler, tcp://HOST:PORT (workers need the study directory)")
+    where.add_argument("--jobqueue", choices=("slurm", "pbs", "sge"), help="start Dask workers as batch jobs")
+    run.add_argument("--workers", type=int, help="local worker processes (default: all cores), or jobqueue jobs")
+    run.add_argument("--jobqueue-option", action="append", default=[], metavar="NAME=VALUE",
+                     help="a dask-jobqueue cluster option (repeatable), e.g. queue=debug walltime=04:00:00")
+    run.add_argument("--retry-failed", action="store_true", help="run failed trials again (from their checkpoint)")
+    one = actions.add_parser("run-trial", help="run one trial (what a Slurm array element runs)")
+    one.add_argument("study")
+    one.add_argument("--index", type=int, required=True, help="the trial's index, 0 … archs × trials − 1")
+    one.add_argument("--threads", type=int, default=1, help="cores for this trial (default 1)")
+    one.add_argument("--retry-failed", action="store_true", help="run the trial again if it failed")
+    status = actions.add_parser("status", help="per architecture: done/running/failed/diverged/pending, best, "
+                                               "CPU hours, ETA")
+    status.add_argument("study")
+    export = actions.add_parser("export", help="one row per trial as CSV")
+    export.add_argument("study")
+    export.add_argument("--csv", required=True, help="the CSV file to write")
+    slurm = actions.add_parser("slurm", help="submit the trials not yet ended as a Slurm job array")
+    slurm.add_argument("study")
+    slurm.add_argument("--partition", required=True)
+    slurm.add_argument("--time", required=True, help="time limit per element, e.g. 04:00:00")
+    slurm.add_argument("--parallel", type=int, required=True, help="elements running at once (%%K)")
+    slurm.add_argument("--mem", help="memory per element, e.g. 2G")
+    slurm.add_argument("--account")
+    slurm.add_argument("--sbatch-option", action="append", default=[], help="another #SBATCH option (repeatable)")
+    slurm.add_argument("--dry-run", action="store_true", help="write the script, do not submit it")
+
+    def run_search(args) -> int:
+        import signal
+
+        from .search import Study
+        from .search.summary import status_text
+        if args.action == "create":
+            study = Study.create(args.study, task=args.task, archs=args.archs, trials=args.trials, seed=args.seed,
+                                 space=",".join(args.space) or None, shared_samples=not args.independent_samples,
+                                 max_epochs=args.max_epochs, patience=args.patience, dtype=args.dtype,
+                                 root=args.root)
+            print(f"{study}: {study.size} trials; run it with 'lstm-odyssey search run {args.study}'")
+            return 0
+        study = Study.open(args.study)
+        if args.action == "run-trial":
+            from .search.worker import run_one
+            signal.signal(signal.SIGTERM, signal.default_int_handler)   # scancel/preemption: keep the checkpoint
+            try:
+                done = run_one(study, args.index, threads=args.threads, retry_failed=args.retry_failed)
+            except KeyboardInterrupt:
+                print(f"interrupted: trial {study.trial(args.index).id} continues from its checkpoint when run "
+                      "again", file=sys.stderr)
+                return 130
+            print(f"trial {done['trial']}: {done['state']}" + ("" if done["ran"] else " (not run here)"))
+            return 0
+        if args.action == "status":
+            print(status_text(study, study.status()))
+        elif args.action == "export":
+            from .atomic import atomic_write
+            frame = study.to_dataframe()
+            atomic_write(args.csv, lambda handle: frame.to_csv(handle, index=False), binary=False)
+            print(f"{len(frame)} trials -> {args.csv}")
+        elif args.action == "slurm":
+            from .search.slurm import submit_array
+            done = submit_array(study, partition=args.partition, time_limit=args.time, parallel=args.parallel,
+                                mem=args.mem, account=args.account, extra=args.sbatch_option, dry_run=args.dry_run)
+            print(f"{done['trials']} trial(s): " + (f"job(s) {', '.join(done['jobs'])}" if done["jobs"] else
+                  "nothing to submit" if not done["scripts"] else f"script(s) {', '.join(done['scripts'])}"))
+        else:
+            from .search.executors import parse_options
+            try:
+                info = study.run(workers=args.workers, scheduler=args.scheduler, jobqueue=args.jobqueue,
+                                 jobqueue_options=parse_options(args.jobqueue_option), retry_failed=args.retry_failed)
+            except KeyboardInterrupt:
+                print(f"interrupted: ended trials are kept, the others continue from their checkpoints: "
+                      f"'lstm-odyssey search run {args.study}'", file=sys.stderr)
+                return 130
+            print(status_text(study, info))
+        return 0
+    p.set_defaults(func=run_search)
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="the paper's results from one or more studies: Welch tests, fANOVA, "
+                                      "Figures 3-6 and a scorecard against the paper, as DIR/index.html "
+                                      "(self-contained), DIR/report.md and CSV tables")
+    p.add_argument("studies", nargs="+", metavar="STUDY",
+                   help="a study directory, or a published table (trials.csv / trials.jsonl)")
+    p.add_argument("--out", required=True, help="report directory DIR")
+    p.add_argument("--top", type=float, default=0.10, help="fraction of best trials compared (default 0.10)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--trees", type=int, default=64, help="trees in the fANOVA forest (default 64)")
+
+    def run(args) -> int:
+        from .analysis.report import write_report
+        from .analysis.table import load
+        studies = [load(path) for path in args.studies]
+        index = write_report(studies, args.out, top=args.top, alpha=args.alpha, n_trees=args.trees)
+        print(f"report: {index}")
+        return 0
+    p.set_defaults(func=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstm-odyssey", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_check, _add_data, _add_train):
+    for add in (_add_check, _add_data, _add_train, _add_search, _add_report):
         add(sub)
     return parser
 
@@ -109,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        # Errors raised for bad input carry a message meant for the user: show it without a traceback.
+    except (ValueError, OSError) as err:
+        # Errors raised for bad input carry a message meant for the user, and a file system error names
+        # the path and the reason: show either in one line, without a traceback.
         print(f"lstm-odyssey {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -2,13 +2,10 @@
 split, the sequence and the value, raised before anything is written — not a run that fails mid-epoch."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from . import ctc
-from .losses import check_class_labels, check_label_values
-from .network import METRICS
+from .checks import is_integer
+from .objectives import OBJECTIVES, objective
 
 SPLITS = ("train", "valid", "test")
 
@@ -18,9 +15,10 @@ def check_data(data) -> None:
     sequence (index, and id if the split has ``ids``) and the value — not a failed run mid-epoch.
 
     The splits must agree on loss, n_in and n_out and hold at least one sequence each; every input is
-    a finite real (T, n_in) array with T ≥ 1; every target fits its loss: Bernoulli (T, n_out) in
-    [0, 1]; softmax one integer class in [0, n_out) per frame; CTC integer labels in [1, n_out) (0 is
-    the blank) that fit in T frames, T ≥ L + number of adjacent repeats (:func:`.ctc.min_frames`).
+    a finite real (T, n_in) array with T ≥ 1; every target fits its loss (the objective's
+    ``target_problem``, :mod:`.objectives`): Bernoulli (T, n_out) in [0, 1]; softmax one integer class
+    in [0, n_out) per frame; CTC integer labels in [1, n_out) (0 is the blank) that fit in T frames,
+    T ≥ L + number of adjacent repeats (:func:`.ctc.min_frames`).
     Vectorised per sequence: TIMIT-sized splits take a fraction of a second."""
     for name, split in zip(SPLITS, data):
         missing = [f for f in ("inputs", "targets", "loss", "n_in", "n_out") if not hasattr(split, f)]
@@ -29,11 +27,11 @@ def check_data(data) -> None:
                              "objects (lstm_scratch.datasets.load) or objects with inputs, targets, loss, "
                              "n_in and n_out")
     train = data.train
-    if train.loss not in METRICS:
-        raise ValueError(f"the train split has loss={train.loss!r}; use one of {sorted(METRICS)}")
+    if train.loss not in OBJECTIVES:
+        raise ValueError(f"the train split has loss={train.loss!r}; use one of {sorted(OBJECTIVES)}")
     for field in ("n_in", "n_out"):
         value = getattr(train, field)
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        if not is_integer(value, 1):
             raise ValueError(f"the train split has {field}={value!r}; it must be a positive integer")
     for name, split in zip(SPLITS[1:], data[1:]):
         differ = [f"{f}={getattr(split, f)!r} (train: {getattr(train, f)!r})" for f in ("loss", "n_in", "n_out")
@@ -69,30 +67,4 @@ def _sequence_problem(x, y, loss: str, n_in: int, n_out: int) -> str | None:
     if not finite.all():
         t, k = np.argwhere(~finite)[0]
         return f"input {x[t, k]} at frame {t}, input {k} is not finite"
-    y = np.asarray(y)
-    if loss == "bernoulli":
-        if y.shape != (frames, n_out) or y.dtype.kind not in "biuf":
-            return (f"Bernoulli targets must be a real array of shape ({frames}, {n_out}), one row per input "
-                    f"frame; got shape {y.shape}, dtype {y.dtype}")
-        outside = ~((y >= 0) & (y <= 1))                    # also catches NaN
-        if outside.any():
-            t, k = np.argwhere(outside)[0]
-            return f"target {y[t, k]} at frame {t}, unit {k} is not in [0, 1]"
-        return None
-    try:
-        if loss == "softmax":
-            check_class_labels(y, frames, n_out)
-            return None
-        if y.ndim != 1:
-            return f"a CTC target must be a 1-D label sequence; got shape {y.shape}"
-        check_label_values(y, n_out, "position")
-    except ValueError as err:
-        return f"{loss} target: {err}"
-    blanks = np.flatnonzero(y == 0)
-    if blanks.size:
-        return f"label 0 at position {blanks[0]} is the CTC blank, which a target must not contain"
-    needed = ctc.min_frames(y)
-    if frames < needed:
-        return (f"the CTC target's {y.size} labels with {needed - y.size} adjacent repeats need at least "
-                f"{needed} frames, but the input has only {frames}")
-    return None
+    return objective(loss).target_problem(y, frames, n_out)

@@ -7,10 +7,40 @@ For a layer with outputs y = F(x; θ), take the scalar L = Σ_t Δᵗ · yᵗ fo
 
 give the numerical ones. We compare them norm-wise, ``‖a − n‖ / max(‖a‖, ‖n‖, tiny)``, which is
 meaningful even when single entries are near zero. With ε = 1e-6 in float64 errors are ~1e-9.
+
+The problems are small random ones with **every** parameter non-zero, biases and peepholes too:
+a zero bias hides a bug in its gradient (numpy-ml#42). :func:`random_layer` and
+:func:`random_problem` are the one source of them for the tests, the tutorials and the self-check.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from .layer import BiLayer, Layer
+
+
+def random_layer(arch, n_in: int = 3, n_hidden: int = 4, *, seed: int | np.random.Generator = 0,
+                 scale: float = 0.5, dtype=np.float64, backend: str = "numba",
+                 bidirectional: bool = False) -> Layer | BiLayer:
+    """A Layer (or BiLayer) whose every parameter is drawn from N(0, scale²).
+
+    ``seed``: an int, or a Generator to draw from (a caller that draws its inputs from the same
+    stream afterwards passes the same Generator to :func:`random_problem`).
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    layer = (BiLayer if bidirectional else Layer)(arch, n_in, n_hidden, dtype=dtype, backend=backend)
+    layer.flat[:] = rng.normal(0.0, scale, layer.n_params)     # cast to the layer's dtype on assignment
+    return layer
+
+
+def random_problem(layer, steps: int = 6, *, seed: int | np.random.Generator = 0):
+    """An input sequence x (steps, M) and an upstream gradient Δ = ∂L/∂y (steps, width of y), both
+    from N(0, 1) in the layer's dtype, x drawn first; y is 2N wide for a BiLayer."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    width = layer.n_hidden * (2 if isinstance(layer, BiLayer) else 1)
+    x = rng.normal(0.0, 1.0, (steps, layer.n_in)).astype(layer.dtype)
+    dy = rng.normal(0.0, 1.0, (steps, width)).astype(layer.dtype)
+    return x, dy
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:

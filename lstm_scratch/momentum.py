@@ -62,3 +62,23 @@ class Momentum:
     def step(self, grad: np.ndarray) -> bool:
         """Apply one update with ∇f(Θ) = ``grad``; False if ``grad`` or the new Θ has a non-finite entry."""
         return _momentum_step(self.theta, self.velocity, grad, self.m, self.eps, self.clip, self.nesterov)
+
+
+class MasterMomentum(Momentum):
+    """Momentum for a float32 network with float64 master weights: the trainer's ``mixed`` precision.
+
+    The kernels run in float32, but Θ and v live here in float64. Pure float32 rounds away every update
+    below half an ulp of its weight — (1 − m)·η·g < 3.7e-9 for a weight of 0.1, which the low-η end of
+    the search reaches (SPEC §6) — while the master accumulates it until it shows in float32.
+    ``theta`` is the float64 master (what a checkpoint holds); after every step it is rounded into
+    ``network``, the float32 vector the next gradient is taken at."""
+
+    def __init__(self, network: np.ndarray, lr: float, momentum: float, nesterov: bool = True,
+                 clip: float | None = None):
+        super().__init__(network.astype(np.float64), lr, momentum, nesterov, clip)
+        self.network = network
+
+    def step(self, grad: np.ndarray) -> bool:
+        finite = super().step(grad)
+        self.network[:] = self.theta
+        return finite

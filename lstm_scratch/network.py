@@ -4,7 +4,8 @@ layer side by side — a dense output layer, and a loss; every parameter in one 
     hᵗ = [y_fwᵗ | y_bwᵗ]  (or y_fwᵗ alone)        aᵗ = W_out hᵗ + b_out        loss = ℓ(a, target)
 
 with ℓ the softmax cross-entropy per frame (TIMIT), the independent-Bernoulli NLL (music) or CTC
-(handwriting); :mod:`.losses` and :mod:`.ctc` fold the output non-linearity into the loss. Backward:
+(handwriting), looked up in :mod:`.objectives`; :mod:`.losses` and :mod:`.ctc` fold the output
+non-linearity into the loss. Backward:
 ∂ℓ/∂W_out = Σ_t δaᵗ hᵗᵀ, ∂ℓ/∂b_out = Σ_t δaᵗ, δhᵗ = W_outᵀ δaᵗ, then BPTT through the layer.
 
 Parameter names: ``fw.<name>`` (and ``bw.<name>``) for the recurrent layer, names as in
@@ -15,19 +16,18 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import ctc, losses
 from .atomic import atomic_write
+from .checks import check_positive_integer, config_diff
 from .layer import BiLayer, Direction, Layer, _check_dtype
+from .objectives import objective
 from .variants import Layout
-
-LOSSES = ("softmax", "bernoulli", "ctc")
-METRICS = {"softmax": "framewise classification error %", "bernoulli": "NLL per time step (nats)",
-           "ctc": "character error rate %"}
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,9 @@ class Network:
                  loss: str = "bernoulli", bidirectional: bool = False, dtype=np.float64, seed=0,
                  forget_bias: float = 0.0, backend: str = "numba", init_std: float = 0.1,
                  blank: int = 0):
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-        if isinstance(n_out, bool) or not isinstance(n_out, (int, np.integer)) or n_out < 1:
-            raise ValueError(f"n_out must be a positive integer, got {n_out!r}")
-        if loss == "ctc" and not (isinstance(blank, (int, np.integer)) and 0 <= blank < n_out):
+        self.objective = objective(loss)                # raises for an unknown loss
+        check_positive_integer("n_out", n_out)
+        if self.objective.uses_blank and not (isinstance(blank, (int, np.integer)) and 0 <= blank < n_out):
             raise ValueError(f"blank={blank!r}: the CTC blank must be an output index in [0, {n_out - 1}]")
         dtype = _check_dtype(dtype)
         layout = Layout(arch, n_in, n_hidden)          # checks the architecture and the sizes
@@ -68,7 +66,6 @@ class Network:
                                 bool(bidirectional), dtype.name, int(blank))
         self.arch, self.dtype, self.blank = layout.arch, dtype, int(blank)
         self.loss_name = loss
-        self._loss = losses.loss_function(loss)
         directions = 2 if bidirectional else 1
         rnn_size = directions * layout.size
         width = directions * n_hidden
@@ -122,7 +119,7 @@ class Network:
             d.backward(np.ascontiguousarray(da @ self.W_out[:, d.columns]), need_dx=False)
 
         a = sum(self._each_direction(forward)) + self.b_out
-        loss, da = self._task_loss(a, target)
+        loss, da = self.objective.loss_of(a, target, self.blank)
         np.sum(da, axis=0, out=self._db_out)
         self._each_direction(backward)
         return loss, self.grad
@@ -132,35 +129,20 @@ class Network:
             return self.rnn.each_direction(work)
         return (work(self._directions[0]),)
 
-    def _task_loss(self, a, target):
-        if self.loss_name == "ctc":
-            return self._loss(a, target, blank=self.blank)
-        return self._loss(a, target)
-
     def predict(self, x: np.ndarray):
         """The task's prediction: per-frame class probabilities (softmax), note probabilities
-        (bernoulli), or the best-path label sequence (ctc)."""
-        a = self.logits(x)
-        if self.loss_name == "bernoulli":
-            return losses.sigmoid(a)
-        if self.loss_name == "softmax":
-            return losses.softmax(a)
-        return ctc.best_path(a, blank=self.blank)
+        (bernoulli), or the best-path label sequence (ctc): the objective's ``prediction``."""
+        return self.objective.predict(self.logits(x), self.blank)
 
     def evaluate(self, inputs, targets, threads: int = 1) -> float:
-        """The task's metric over a set of sequences (see ``METRICS``). ``threads`` > 1 runs the
-        sequences' forward passes on that many threads (the kernels release the GIL); same result."""
+        """The objective's metric over a set of sequences (``self.objective.label``). ``threads`` > 1
+        runs the sequences' forward passes on that many threads (the kernels release the GIL); same result."""
         if threads > 1 and len(inputs) > 1:
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 outputs = list(pool.map(self.logits, inputs))
         else:
             outputs = [self.logits(x) for x in inputs]
-        if self.loss_name == "softmax":
-            return losses.framewise_error(outputs, targets)
-        if self.loss_name == "bernoulli":
-            return losses.nll_per_step(outputs, targets)
-        hypotheses = [ctc.best_path(a, blank=self.blank) for a in outputs]
-        return ctc.character_error_rate(targets, hypotheses)
+        return self.objective.score(outputs, targets, self.blank)
 
     # ------------------------------------------------------------------ save and load
     def save(self, path: str | os.PathLike) -> None:
@@ -183,7 +165,7 @@ class Network:
 
     def _assign(self, spec: dict, arrays: dict, path) -> None:
         if spec != asdict(self.spec):
-            diff = {k: (spec.get(k), v) for k, v in asdict(self.spec).items() if spec.get(k) != v}
+            diff = config_diff(spec, asdict(self.spec))
             raise ValueError(f"{path}: saved network differs from this one (field: (saved, this)) {diff}")
         for name, view in self.params.items():
             view[...] = arrays[name]
@@ -196,9 +178,24 @@ class Network:
 
 
 def _read_parameter_file(path) -> tuple[dict, dict]:
-    """The spec and the named arrays of a file written by :meth:`Network.save`."""
-    with np.load(path, allow_pickle=False) as saved:
-        if "__spec__" not in saved:
+    """The spec and the named arrays of a file written by :meth:`Network.save`; a ``ValueError`` naming
+    the file for anything else (junk, a truncated or damaged .npz, an .npy, another program's .npz)."""
+    def not_ours(why):
+        return ValueError(f"{path}: not a readable lstm_scratch parameter file ({why}); give a file written "
+                          "by Network.save (a run's params.npz)")
+    try:
+        saved = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:   # numpy's errors name no file
+        raise not_ours(f"{type(err).__name__}: {err}") from err
+    if not isinstance(saved, np.lib.npyio.NpzFile):
+        raise not_ours("a single .npy array, not an .npz archive")
+    with saved:
+        if "__spec__" not in saved.files:
             raise ValueError(f"{path}: not a lstm_scratch parameter file (no __spec__ entry)")
-        return (json.loads(str(saved["__spec__"])),
-                {name: saved[name] for name in saved.files if name != "__spec__"})
+        try:
+            return (json.loads(str(saved["__spec__"])),
+                    {name: saved[name] for name in saved.files if name != "__spec__"})
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:   # damaged member
+            raise not_ours(f"{type(err).__name__}: {err}") from err

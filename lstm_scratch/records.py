@@ -1,33 +1,26 @@
-"""What a training run leaves on disk, written atomically (temporary name + ``os.replace``): a reader
-sees the old file or the new one, never half of one, even when the run is killed while writing.
-
-A run directory (``lstm-odyssey train --out DIR``) holds
-
-* ``record.json`` — the run record: one self-describing JSON object per run (format ``RECORD_FORMAT``;
-  fields listed in :func:`lstm_scratch.train.train`), written once, when the run ends;
-* ``checkpoint.npz`` — the state after the last finished epoch (parameters, velocity, best
-  parameters as arrays; configuration, history and random-generator states as JSON under
-  ``__state__``), rewritten after every epoch; ``--resume`` continues from it;
-* ``params.npz`` — the best-validation parameters in :meth:`lstm_scratch.network.Network.save`'s
-  format (``Network.from_file`` reads it), written when the run ends with a test score.
+"""The run record: one self-describing JSON object per training run (format ``RECORD_FORMAT``), the
+contract between the trainer, a study and the analysis. This module is its schema: how a record is
+built (:func:`run_record`), written (:func:`write_json`, atomically), read back and checked
+(:func:`read_record`), and shown in one line (:func:`summary_line`). Where records live on disk and
+what a run directory may hold is :mod:`.rundir`; where the code and machine identity comes from is
+:mod:`.provenance`.
 """
 from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
-import platform
-import subprocess
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_write
+from .provenance import provenance
 
 RECORD_FORMAT = "lstm_scratch.run/1"
-CHECKPOINT_FORMAT = "lstm_scratch.checkpoint/1"
-RECORD_NAME, CHECKPOINT_NAME, PARAMS_NAME = "record.json", "checkpoint.npz", "params.npz"
+OUTCOMES = ("finished", "early_stopped", "diverged", "failed")
+HISTORY = ("train_loss", "valid_metric", "seconds", "train_seconds", "valid_seconds")   # per-epoch lists
 
 
 def now() -> str:
@@ -64,120 +57,84 @@ def read_json(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: cannot read the JSON record ({type(err).__name__}: {err})") from err
 
 
-def save_checkpoint(path: str | os.PathLike, arrays: dict, state: dict) -> None:
-    """Arrays by name plus a JSON ``state`` in one .npz file, atomically."""
-    blob = json.dumps(jsonable({"format": CHECKPOINT_FORMAT, **state}), allow_nan=False)
-    atomic_write(path, lambda handle: np.savez(handle, __state__=blob, **arrays))
-
-
-def load_checkpoint(path: str | os.PathLike, arrays: bool = True) -> tuple[dict, dict]:
-    """(arrays, state) from :func:`save_checkpoint`; ``ValueError`` naming the file if it is damaged.
-    ``arrays=False`` reads only the small JSON state (the .npz members are read lazily) and gives {}."""
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            state = json.loads(str(saved["__state__"]))
-            loaded = {name: saved[name] for name in saved.files if name != "__state__"} if arrays else {}
-    except FileNotFoundError:
-        raise
-    except Exception as err:   # zip, npy and JSON errors come in many types; all mean "unreadable"
-        raise ValueError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err}); delete "
-                         f"{Path(path).parent} to start the run again, or point --out at the right "
-                         "directory") from err
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint (format {state.get('format')!r}); "
-                         f"delete {Path(path).parent} or choose another --out")
-    return loaded, state
-
-
-def no_checkpoint(out: Path) -> ValueError:
-    """The error for ``--resume`` where no epoch has finished, so there is nothing to continue."""
-    return ValueError(f"{out / CHECKPOINT_NAME}: no checkpoint to resume from (no epoch of a run in "
-                      f"{out} has finished); start the run afresh: the same command without --resume, "
-                      "with --task and the other options")
-
-
-def open_run_dir(out: Path | None, resume: bool):
-    """Check a run directory before anything is written: the checkpoint to resume from (arrays, state),
-    or None for a fresh run. Refuses to overwrite an ended run or to restart a started one, saying
-    what to do instead. A run that failed before its first checkpoint may start afresh (its record
-    is then replaced); one that failed later is continued with ``resume``."""
-    if out is None:
-        if resume:
-            raise ValueError("resume needs the run directory (out=...) that holds the checkpoint")
-        return None
-    record, checkpoint = out / RECORD_NAME, out / CHECKPOINT_NAME
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: exists and is not a directory; choose another --out")
-    outcome = None
-    if record.exists():
-        try:
-            saved = read_json(record)
-        except ValueError as err:
-            raise ValueError(f"{err}; delete {out} to start the run again, or choose another --out") from err
-        outcome = saved.get("outcome") if isinstance(saved, dict) else None
-        if outcome != "failed":
-            raise ValueError(f"{record}: this run has already ended ({outcome}); to run it again delete "
-                             f"{out}, or choose another --out")
-    if not checkpoint.is_file():
-        if resume:
-            raise no_checkpoint(out)
-        return None                       # fresh, or failed before its first checkpoint: start afresh
-    if not resume:
-        what = "failed after its last checkpoint" if outcome == "failed" else "was started here"
-        raise ValueError(f"{checkpoint}: a run {what}; continue it with --resume, or delete {out} to "
-                         "start it again, or choose another --out")
-    return load_checkpoint(checkpoint)
-
-
-def code_version() -> str:
-    """The git commit of the package's working tree (``+dirty`` if it has local changes), or the
-    package version when it is not a git checkout."""
-    from . import __version__
-    here = Path(__file__).resolve().parent
-    try:
-        def git(*args):
-            return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True,
-                                  timeout=10, check=True).stdout.strip()
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-        return f"git:{commit}{'+dirty' if dirty else ''}"
-    except (OSError, subprocess.SubprocessError):
-        return f"lstm_scratch {__version__}"
-
-
 def environment(threads: int) -> dict:
-    """Code and library versions and the machine, for the run record."""
-    import numba
-    import scipy
-    from threadpoolctl import threadpool_info
-
-    from . import __version__
-    return {"code_version": code_version(), "package_version": __version__,
-            "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-            "scipy": scipy.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "threads": threads,
-            "blas": [f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')})"
-                     for b in threadpool_info() if b.get("user_api") == "blas"]}
+    """The record's ``environment``: :func:`.provenance.provenance` plus the run's thread count."""
+    return {**provenance(), "threads": threads}
 
 
 def run_record(*, outcome, config, task, network, history, best_epoch, best_valid_metric, test_metric,
                test_seconds, wall_seconds, cpu_seconds, started, sessions, divergence, error,
-               environment) -> dict:
+               environment, labels=None, extensions=()) -> dict:
     """The run record (fields: see :func:`lstm_scratch.train.train`), in a fixed order."""
     seconds = history["seconds"]
     return {"format": RECORD_FORMAT, "outcome": outcome, "config": config, "seed": config["seed"],
-            "task": task, "network": network, "epochs": len(history["valid_metric"]),
+            "labels": dict(labels or {}), "task": task, "network": network,
+            "epochs": len(history["valid_metric"]),
             "best_epoch": best_epoch, "best_valid_metric": best_valid_metric, "test_metric": test_metric,
             "history": history, "seconds_per_epoch": float(np.mean(seconds)) if seconds else None,
             "test_seconds": test_seconds, "wall_seconds": wall_seconds, "cpu_seconds": cpu_seconds,
-            "started": started, "ended": now(),
-            "sessions": sessions, "divergence": divergence, "error": error, "environment": environment}
+            "started": started, "ended": now(), "sessions": sessions, "extensions": list(extensions),
+            "divergence": divergence, "error": error, "environment": environment}
+
+
+# What a record must hold to be used: field -> the test its value must pass (None allowed where the
+# run may not have reached it). ``labels`` and ``extensions`` came later and are optional.
+def _number(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _integer(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _optional(test):
+    return lambda v: v is None or test(v)
+
+
+REQUIRED = {
+    "outcome": lambda v: v in OUTCOMES, "config": lambda v: isinstance(v, dict),
+    "seed": _integer, "task": lambda v: isinstance(v, dict), "network": lambda v: isinstance(v, dict),
+    "epochs": _integer, "best_epoch": _optional(_integer), "best_valid_metric": _optional(_number),
+    "test_metric": _optional(_number),
+    "history": lambda v: isinstance(v, dict) and all(isinstance(v.get(k), list) for k in HISTORY),
+    "wall_seconds": _number, "cpu_seconds": _number, "started": lambda v: isinstance(v, str),
+    "ended": lambda v: isinstance(v, str), "sessions": _integer,
+    "divergence": _optional(lambda v: isinstance(v, dict)), "error": _optional(lambda v: isinstance(v, str)),
+    "environment": lambda v: isinstance(v, dict),
+}
+OPTIONAL = {"labels": lambda v: isinstance(v, dict), "extensions": lambda v: isinstance(v, list)}
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """The run record in ``path``, checked: strict JSON, format ``RECORD_FORMAT``, every required field
+    present with a value of the right kind, ``epochs`` equal to the history's length. A truncated,
+    foreign or corrupt record raises ``ValueError`` naming the file (a study treats it as missing and
+    runs the trial again)."""
+    def damaged(problem):
+        return ValueError(f"{path}: {problem}; not a usable run record (delete it, or its run directory, "
+                          "to run again)")
+    record = read_json(path)
+    if not isinstance(record, dict):
+        raise damaged(f"holds a JSON {type(record).__name__}, not an object")
+    if record.get("format") != RECORD_FORMAT:
+        raise damaged(f"format {record.get('format')!r}, expected {RECORD_FORMAT!r}")
+    for field, test in (*REQUIRED.items(), *OPTIONAL.items()):
+        if field not in record:
+            if field in REQUIRED:
+                raise damaged(f"the field {field!r} is missing")
+        elif not test(record[field]):
+            raise damaged(f"the field {field!r} has an unusable value {record[field]!r:.80}")
+    if record["epochs"] != len(record["history"]["valid_metric"]):
+        raise damaged(f"epochs={record['epochs']} but the history holds "
+                      f"{len(record['history']['valid_metric'])} epoch(s)")
+    return record
 
 
 def summary_line(record: dict, where=None) -> str:
     """One line for the end of ``lstm-odyssey train``."""
     c, r = record["config"], record
-    line = (f"{c['task']} {c['arch']} N={c['hidden']} lr={c['lr']:g} m={c['momentum']:g} "
+    synthetic = " [SYNTHETIC]" if r["task"].get("synthetic") else ""
+    line = (f"{c['task']}{synthetic} {c['arch']} N={c['hidden']} lr={c['lr']:g} m={c['momentum']:g} "
             f"noise={c['noise']:g} seed={c['seed']}: {r['outcome']} after {r['epochs']} epoch(s)")
     if r["divergence"]:
         d = r["divergence"]

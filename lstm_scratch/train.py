@@ -23,26 +23,31 @@ change the order or the initial weights.
 """
 from __future__ import annotations
 
+import json
 import math
-import numbers
 import os
 import sys
 import time
 import traceback
+import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import records
+from . import records, rundir
+from .checks import is_integer, is_real
 from .datacheck import check_data
 from .momentum import Momentum
-from .network import METRICS, Network
+from .datasets import TASKS, TaskData, default_bidirectional, fingerprint_of, load_task
+from .network import Network
+from .objectives import objective
 from .parallel import pinned_threads
 from .variants import get as get_architecture
 
-OUTCOMES = ("finished", "early_stopped", "diverged", "failed")
+OUTCOMES = records.OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -69,16 +74,17 @@ class TrainConfig:
             raise ValueError(f"{field}={value!r}: {need}")
         if not isinstance(self.task, str) or not self.task:
             bad("task", self.task, "give a task name, e.g. jsb (see 'lstm-odyssey data list')")
-        get_architecture(self.arch)                          # raises for an unknown architecture
+        # The canonical name (raises for an unknown architecture): --arch v is recorded as V.
+        object.__setattr__(self, "arch", get_architecture(self.arch).name)
         # Plain Python numbers (a search may pass NumPy scalars): the JSON copy then compares equal.
         for name in ("hidden", "seed", "max_epochs", "patience"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            if not is_integer(value):
                 bad(name, value, "must be an integer")
             object.__setattr__(self, name, int(value))
         for name in ("lr", "momentum", "noise", "forget_bias") + (("clip",) if self.clip is not None else ()):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            if not is_real(value):
                 bad(name, value, "must be a number")
             object.__setattr__(self, name, float(value))
         if self.hidden < 1:
@@ -87,6 +93,8 @@ class TrainConfig:
             bad("lr", self.lr, "the learning rate must be a finite number ≥ 0")
         if not 0 <= self.momentum < 1:
             bad("momentum", self.momentum, "momentum must lie in [0, 1): the lr is scaled by (1 − m)")
+        if not math.isfinite(self.forget_bias):
+            bad("forget_bias", self.forget_bias, "the initial forget-gate bias must be a finite number")
         if not (math.isfinite(self.noise) and self.noise >= 0):
             bad("noise", self.noise, "the input-noise standard deviation must be a finite number ≥ 0")
         if self.clip is not None and not (math.isfinite(self.clip) and self.clip > 0):
@@ -107,22 +115,6 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown configuration field(s) {sorted(unknown)}; known: {sorted(known)}")
         return cls(**values)
-
-
-class TaskData(NamedTuple):
-    """The three splits of a task. Each needs ``inputs``, ``targets``, ``loss``, ``n_in``, ``n_out``
-    (a :class:`lstm_scratch.datasets.Split` has them); ``synthetic`` and ``source`` are recorded if present."""
-
-    train: object
-    valid: object
-    test: object
-
-
-def load_task(task: str, dtype: str = "float64", root=None) -> TaskData:
-    """The train / valid / test splits of a registered task (fetched and cached on first use)."""
-    from .datasets import load, resolve
-    name = resolve(task, root)
-    return TaskData(*(load(name, split, root=root, dtype=dtype) for split in ("train", "valid", "test")))
 
 
 # ---------------------------------------------------------------------------------------- one run
@@ -147,6 +139,7 @@ class _State:
     cpu_seconds: float = 0.0
     sessions: int = 1
     started: str = ""
+    extensions: list = None          # [{at_epoch, max_epochs, patience}]: limits raised on resume
     clock: tuple = (0.0, 0.0)        # (wall, CPU) clock readings at the last tick
 
     @property
@@ -161,13 +154,13 @@ class _State:
         self.clock = now
 
 
-HISTORY = ("train_loss", "valid_metric", "seconds", "train_seconds", "valid_seconds")
+HISTORY = records.HISTORY
 
 
 def _build_run(config: TrainConfig, data: TaskData) -> tuple[Network, _State]:
     """The network initialised from the run's seed, and a fresh run state (``data`` already checked)."""
     init, order, noise = np.random.SeedSequence(config.seed).spawn(3)
-    bidirectional = (data.train.loss != "bernoulli") if config.bidirectional is None else config.bidirectional
+    bidirectional = default_bidirectional(data.train) if config.bidirectional is None else config.bidirectional
     net = Network(config.arch, data.train.n_in, config.hidden, data.train.n_out, loss=data.train.loss,
                   bidirectional=bidirectional, dtype=config.dtype, seed=np.random.default_rng(init),
                   forget_bias=config.forget_bias)
@@ -180,7 +173,7 @@ def _as_dtype(data: TaskData, dtype: str) -> TaskData:
     """Inputs (and Bernoulli targets) in the run's dtype; no copy where they already are."""
     def convert(split):
         inputs = [np.asarray(x, dtype=dtype) for x in split.inputs]
-        targets = ([np.asarray(y, dtype=dtype) for y in split.targets] if split.loss == "bernoulli"
+        targets = ([np.asarray(y, dtype=dtype) for y in split.targets] if objective(split.loss).real_targets
                    else list(split.targets))
         return inputs, targets
     return TaskData(*(convert(split) for split in data))
@@ -216,40 +209,54 @@ def _stop_reason(state: _State, config: TrainConfig) -> str | None:
 
 
 def _save_checkpoint(path, config, opt, state):
-    records.save_checkpoint(
+    rundir.save_checkpoint(
         path, {"params": opt.theta, "velocity": opt.velocity, "best_params": state.best},
         {"config": asdict(config), "history": state.history, "best_epoch": state.best_epoch,
          "best_metric": state.best_metric, "order_rng": state.order_rng.bit_generator.state,
          "noise_rng": state.noise_rng.bit_generator.state, "wall_seconds": state.wall_seconds,
-         "cpu_seconds": state.cpu_seconds, "sessions": state.sessions, "started": state.started})
+         "cpu_seconds": state.cpu_seconds, "sessions": state.sessions, "started": state.started,
+         "extensions": state.extensions or []})
 
 
-def _restore(checkpoint, config, opt, state):
+def _restore(checkpoint, path, config, opt, state):
+    """Continue from ``checkpoint`` = (arrays, state) read from ``path`` (already checked by
+    :func:`rundir.load_checkpoint`). ``config`` may raise the checkpoint's max_epochs / patience: that
+    is recorded in ``state.extensions``; any other difference is a ``ValueError``."""
     arrays, saved = checkpoint
-    if saved["config"] != asdict(config):
-        diff = {k: (saved["config"].get(k), v) for k, v in asdict(config).items() if saved["config"].get(k) != v}
-        raise ValueError(f"the checkpoint was made with another configuration (field: (checkpoint, now)) {diff}")
+    extension = rundir.compare_config(saved["config"], asdict(config), path)
     for name, target in (("params", opt.theta), ("velocity", opt.velocity), ("best_params", state.best)):
         if arrays[name].shape != target.shape or arrays[name].dtype != target.dtype:
-            raise ValueError(f"checkpoint array {name!r} is {arrays[name].dtype} {arrays[name].shape}, "
+            raise ValueError(f"{path}: checkpoint array {name!r} is {arrays[name].dtype} {arrays[name].shape}, "
                              f"the network needs {target.dtype} {target.shape}")
         target[...] = arrays[name]
-    state.order_rng.bit_generator.state = saved["order_rng"]
-    state.noise_rng.bit_generator.state = saved["noise_rng"]
+    for name, rng in (("order_rng", state.order_rng), ("noise_rng", state.noise_rng)):
+        try:
+            rng.bit_generator.state = saved[name]
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"{path}: the checkpoint's {name!r} is not a {type(rng.bit_generator).__name__} "
+                             f"state ({type(err).__name__}: {err})") from err
     state.history = {name: list(saved["history"][name]) for name in HISTORY}
     state.best_epoch = saved["best_epoch"]
     state.best_metric = math.inf if saved["best_metric"] is None else saved["best_metric"]
     state.wall_seconds, state.cpu_seconds = saved["wall_seconds"], saved["cpu_seconds"]
     state.sessions, state.started = saved["sessions"] + 1, saved["started"]
+    state.extensions = list(saved.get("extensions", []))
+    if extension is not None:
+        state.extensions.append({"at_epoch": state.epochs, **extension})
+        if _stop_reason(state, config) is not None:
+            raise ValueError(f"{path}: the run ended after epoch {state.epochs} (best epoch "
+                             f"{state.best_epoch}) and would end again at once with max_epochs="
+                             f"{config.max_epochs}, patience={config.patience}; raise --max-epochs above "
+                             f"{state.epochs} and --patience above {state.epochs - (state.best_epoch or 0)}")
 
 
 def read_checkpoint_config(out) -> TrainConfig:
     """The configuration stored in ``out``'s checkpoint (what ``--resume`` continues). Reads only the
     checkpoint's small JSON state; ``train(..., resume=True)`` then loads the arrays once."""
     out = Path(out)
-    if not (out / records.CHECKPOINT_NAME).is_file():
-        raise records.no_checkpoint(out)
-    return TrainConfig.from_dict(records.load_checkpoint(out / records.CHECKPOINT_NAME, arrays=False)[1]["config"])
+    if not (out / rundir.CHECKPOINT_NAME).is_file():
+        raise rundir.no_checkpoint(out)
+    return TrainConfig.from_dict(rundir.load_checkpoint(out / rundir.CHECKPOINT_NAME, arrays=False)[1]["config"])
 
 
 def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=None, resume: bool = False,
@@ -267,7 +274,10 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
     data (:func:`check_data`) raise ``ValueError`` before anything is written.
 
     Record fields: format, outcome (``finished`` | ``early_stopped`` | ``diverged`` | ``failed``), config,
-    seed, task {name, loss, metric, n_in, n_out, sequences, frames, synthetic, source}, network {arch,
+    seed, task {name (the registry name the data came from, e.g. handwriting_synthetic for the alias
+    handwriting; config.task for data of no registered task), fingerprint (of the data, null for data
+    made by hand: :attr:`lstm_scratch.datasets.TaskData.fingerprint`), loss, metric, n_in, n_out,
+    sequences, frames, synthetic, source}, network {arch,
     n_hidden, bidirectional, n_params, dtype}, epochs, best_epoch (1-based), best_valid_metric,
     test_metric (null unless the run finished or stopped early), history {train_loss (mean per frame,
     noisy inputs, moving parameters), valid_metric, seconds, train_seconds, valid_seconds},
@@ -276,20 +286,114 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
     """
     clock = (time.perf_counter(), time.process_time())
     _check_arguments(config, out, data, resume, threads, progress, on_epoch)
-    out = Path(out) if out is not None else None
-    checkpoint = records.open_run_dir(out, resume)
-    data = load_task(config.task, config.dtype, root) if data is None else data
+    if out is None:
+        return _session(config, None, _task_data(config, data, root, threads), None, threads, progress,
+                        on_epoch, clock=clock)
+    out = rundir.check_out(out)
+    wanted = asdict(config)
+    rundir.check_run_dir(out, resume, wanted)   # cheap mistakes first: before the data are loaded
+    data = _task_data(config, data, root, threads)
+    with rundir.locked(out):
+        # Again under the lock: another process may have used the directory while the data loaded.
+        checkpoint = None
+        if rundir.check_run_dir(out, resume, wanted):
+            checkpoint = rundir.load_checkpoint(out / rundir.CHECKPOINT_NAME)
+        return _session(config, out, data, checkpoint, threads, progress, on_epoch, clock=clock)
+
+
+def run_trial(config: TrainConfig, out, *, labels: dict | None = None, data: TaskData | None = None, root=None,
+              threads: int = 1, progress: bool = False) -> dict:
+    """One trial of a study in the run directory ``out``, whatever state it is in; returns its record.
+
+    Under the directory's lock (:func:`rundir.locked`; a second process gets ``rundir.RunLocked``):
+
+    * a valid record (:func:`records.read_record`) of this ``config`` is returned as it is, without
+      training — whatever its outcome (a study counts failed and diverged trials as results);
+    * else a checkpoint of this ``config`` is continued (bit for bit as if never interrupted);
+    * else the trial starts afresh.
+
+    A record or checkpoint of another configuration raises ``ValueError`` (the caller decides). A record
+    that fails :func:`records.read_record` or a checkpoint that fails :func:`rundir.load_checkpoint`
+    (damaged: writes are atomic, so only the disk or a hand can do that) is set aside as
+    ``<name>.corrupt-<time>`` and the trial goes on without it. ``labels`` (a small JSON-able dict,
+    e.g. ``{"study": …, "trial": …}``) is stamped into the record; its ``environment`` names the host
+    and process. ``data``, ``root``, ``threads``, ``progress``: as for :func:`train` (one thread by
+    default: a worker of a study is one of many).
+    """
+    clock = (time.perf_counter(), time.process_time())
+    _check_arguments(config, out, data, False, threads, progress, None)
+    if out is None:
+        raise ValueError("run_trial needs the trial's run directory (out=...)")
+    labels = _check_labels(labels)
+    out = rundir.check_out(out)
+    wanted = asdict(config)
+    with rundir.locked(out):
+        record_path, checkpoint_path = out / rundir.RECORD_NAME, out / rundir.CHECKPOINT_NAME
+        if record_path.exists():
+            try:
+                record = records.read_record(record_path)
+            except ValueError as err:
+                moved = rundir.set_aside(record_path, "corrupt")
+                warnings.warn(f"{err} -> set aside as {moved.name}; running the trial", RuntimeWarning)
+            else:
+                rundir.compare_config(record["config"], wanted, record_path, extend=False)
+                return record
+        checkpoint = None
+        if checkpoint_path.exists():
+            try:
+                checkpoint = rundir.load_checkpoint(checkpoint_path)
+            except ValueError as err:
+                moved = rundir.set_aside(checkpoint_path, "corrupt")
+                warnings.warn(f"{err} -> set aside as {moved.name}; starting the trial afresh", RuntimeWarning)
+            else:
+                rundir.compare_config(checkpoint[1]["config"], wanted, checkpoint_path, extend=False)
+        data = _task_data(config, data, root, threads)
+        return _session(config, out, data, checkpoint, threads, progress, None, clock=clock, labels=labels)
+
+
+def _check_labels(labels) -> dict:
+    """``labels`` as a plain dict of string keys and JSON values, at most a few kilobytes."""
+    if labels is None:
+        return {}
+    if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
+        raise ValueError(f"labels={labels!r:.80}: give a dict with string keys, e.g. {{'study': 'jsb-0', "
+                         "'trial': 'V-0003'}")
+    try:
+        text = json.dumps(labels, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"labels={labels!r:.80}: must be plain JSON (strings, numbers, lists, dicts): {err}") from err
+    if len(text) > 4096:
+        raise ValueError(f"labels: {len(text)} characters of JSON; keep labels small (≤ 4096), they go into "
+                         "every record")
+    return json.loads(text)
+
+
+def _task_data(config, data, root, threads) -> TaskData:
+    """The run's data, checked: ``data`` as given (any sequence of three splits) or the task loaded;
+    and the network for it must fit in memory (:func:`_check_memory`)."""
+    data = load_task(config.task, config.dtype, root) if data is None else TaskData(*data)
     check_data(data)
-    net, state = _build_run(config, data)
-    state.clock = clock
-    opt = Momentum(net.flat, config.lr, config.momentum, config.nesterov, config.clip)
+    _check_memory(config, data, threads)
+    return data
+
+
+def _session(config, out, data, checkpoint, threads, progress, on_epoch, *, clock, labels=None) -> dict:
+    """One session of a run on checked ``data``: from ``checkpoint`` (arrays, state) or afresh, until it
+    ends (the record is returned, and written to ``out``) or is interrupted (the checkpoint stays)."""
+    try:
+        net, state = _build_run(config, data)
+        state.clock = clock
+        opt = Momentum(net.flat, config.lr, config.momentum, config.nesterov, config.clip)
+    except MemoryError as err:
+        raise ValueError(_memory_message(config, data, threads)) from err
     if checkpoint is not None:
-        _restore(checkpoint, config, opt, state)
+        _restore(checkpoint, out / rundir.CHECKPOINT_NAME, config, opt, state)
     splits = _as_dtype(data, config.dtype)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        if checkpoint is None:          # a run that failed before its first checkpoint starts afresh
-            (out / records.RECORD_NAME).unlink(missing_ok=True)
+        # A fresh run replaces the record of one that failed before its first checkpoint; an ended
+        # run being extended gets a new record when it ends again (its history is in the checkpoint).
+        if checkpoint is None or state.extensions:
+            (out / rundir.RECORD_NAME).unlink(missing_ok=True)
     result = {"divergence": None, "error": None, "test_metric": None, "test_seconds": None}
     with pinned_threads(threads) as threads:
         environment = records.environment(threads)      # the code as it was when this session started
@@ -306,17 +410,84 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
                     result["test_metric"] = net.evaluate(*splits.test, threads=threads)
                     result["test_seconds"] = time.perf_counter() - t0
                     if out is not None:
-                        net.save(out / records.PARAMS_NAME)
-        except Exception:
+                        net.save(out / rundir.PARAMS_NAME)
+        except Exception as err:
+            if _interrupted(err):
+                # Ctrl-C inside a Numba kernel surfaces as "SystemError: CPUDispatcher(...) returned a
+                # result with an exception set", the KeyboardInterrupt chained to it: an interruption.
+                raise KeyboardInterrupt("interrupted inside a compiled kernel") from err
             outcome, result["error"] = "failed", traceback.format_exc()
         finally:
             if bar is not None:
                 bar.close()
     state.tick()
-    record = _record(config, data, net, state, outcome, environment=environment, **result)
+    record = _record(config, data, net, state, outcome, environment=environment, labels=labels, **result)
     if out is not None:
-        records.write_json(out / records.RECORD_NAME, record)
+        records.write_json(out / rundir.RECORD_NAME, record)
     return record
+
+
+def _interrupted(err: BaseException) -> bool:
+    """Whether ``err``'s chain of causes and contexts holds a KeyboardInterrupt."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
+# Arrays of a run that scale with the parameters: the parameters, gradient, velocity and best copy
+# (+ one spare for a checkpoint being read back); and with N·T: the forward cache of one sequence per
+# direction and evaluating thread (gates, cell state and outputs: ~12 vectors of N per frame).
+PARAMETER_COPIES, CACHE_VECTORS = 5, 12
+
+
+def _memory_needed(config, data, threads) -> tuple[int, int]:
+    """(bytes a run needs at least, parameters): estimated from the sizes, before allocating anything."""
+    from .variants import Layout
+    directions = 1 + bool(default_bidirectional(data.train) if config.bidirectional is None
+                          else config.bidirectional)
+    width = directions * config.hidden
+    n_params = directions * Layout(config.arch, data.train.n_in, config.hidden).size \
+        + data.train.n_out * (width + 1)
+    longest = max(len(x) for split in data for x in split.inputs)
+    itemsize = np.dtype(config.dtype).itemsize
+    cache = CACHE_VECTORS * config.hidden * longest * directions * max(threads or os.cpu_count() or 1, 1)
+    return itemsize * (PARAMETER_COPIES * n_params + cache), n_params
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory this process could still get (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _memory_message(config, data, threads) -> str:
+    needed, n_params = _memory_needed(config, data, threads)
+    available = _available_memory()
+    have = f"{available / 2**30:.1f} GiB" if available is not None else "not that much"
+    return (f"hidden={config.hidden}: a {config.arch} network of {n_params:,} parameters needs about "
+            f"{needed / 2**30:.1f} GiB in {config.dtype} (parameters, gradient, velocity, best copy, sequence "
+            f"caches); this machine has {have} available: choose a smaller --hidden")
+
+
+def _check_memory(config, data, threads) -> None:
+    """Refuse a run that cannot fit in memory before allocating it (a clear message, not a raw
+    ``MemoryError`` from deep inside NumPy)."""
+    available = _available_memory()
+    if available is not None and _memory_needed(config, data, threads)[0] > available:
+        raise ValueError(_memory_message(config, data, threads))
 
 
 def _check_arguments(config, out, data, resume, threads, progress, on_epoch) -> None:
@@ -325,15 +496,14 @@ def _check_arguments(config, out, data, resume, threads, progress, on_epoch) -> 
         raise ValueError(f"config={config!r}: pass a TrainConfig, e.g. TrainConfig('jsb')")
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise ValueError(f"out={out!r}: give the run directory as a path (or None for no files)")
-    if data is not None and not (isinstance(data, tuple) and len(data) == 3):
-        raise ValueError(f"data: pass TaskData(train, valid, test) (or None to load {config.task!r}); "
-                         f"got {type(data).__name__}")
+    if data is not None and not (isinstance(data, Sequence) and not isinstance(data, str) and len(data) == 3):
+        raise ValueError(f"data: pass the three splits, TaskData(train, valid, test) or any sequence of "
+                         f"three (or None to load {config.task!r}); got {type(data).__name__}")
     if not isinstance(resume, bool):
         raise ValueError(f"resume={resume!r}: must be True or False")
     if resume and out is None:
         raise ValueError("resume=True needs the run directory (out=...) that holds the checkpoint")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral)
-                                or threads < 1):
+    if threads is not None and not is_integer(threads, 1):
         raise ValueError(f"threads={threads!r}: give the number of cores as an integer ≥ 1 "
                          "(or None for all of them)")
     if progress not in (None, True, False):
@@ -364,7 +534,7 @@ def _epochs(config, net, opt, state, splits, threads, out, bar, on_epoch) -> tup
             state.best[:] = opt.theta
         if out is not None:
             state.tick()
-            _save_checkpoint(out / records.CHECKPOINT_NAME, config, opt, state)
+            _save_checkpoint(out / rundir.CHECKPOINT_NAME, config, opt, state)
         if bar is not None:
             bar.set_postfix(loss=f"{loss:.4g}", valid=f"{metric:.4g}", refresh=False)
             bar.update(1)
@@ -383,11 +553,14 @@ def _progress_bar(config, state, progress):
                 desc=f"{config.task} {config.arch} N={config.hidden}")
 
 
-def _record(config, data, net, state, outcome, *, divergence, error, test_metric, test_seconds, environment):
+def _record(config, data, net, state, outcome, *, divergence, error, test_metric, test_seconds, environment,
+            labels=None):
     splits = dict(zip(TaskData._fields, data))
     return records.run_record(
         outcome=outcome, config=asdict(config),
-        task={"name": config.task, "loss": data.train.loss, "metric": METRICS[data.train.loss],
+        task={"name": data.train.task if getattr(data.train, "task", None) in TASKS else config.task,
+              "fingerprint": fingerprint_of(data),
+              "loss": data.train.loss, "metric": objective(data.train.loss).label,
               "n_in": data.train.n_in, "n_out": data.train.n_out,
               "sequences": {name: len(split.inputs) for name, split in splits.items()},
               "frames": {name: int(sum(len(x) for x in split.inputs)) for name, split in splits.items()},
@@ -399,4 +572,5 @@ def _record(config, data, net, state, outcome, *, divergence, error, test_metric
         best_valid_metric=state.best_metric if state.best_epoch else None, test_metric=test_metric,
         test_seconds=test_seconds, wall_seconds=state.wall_seconds, cpu_seconds=state.cpu_seconds,
         started=state.started, sessions=state.sessions,
-        divergence=divergence._asdict() if divergence else None, error=error, environment=environment)
+        divergence=divergence._asdict() if divergence else None, error=error, environment=environment,
+        labels=labels, extensions=state.extensions or [])

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import check_positive_integer
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -160,9 +162,8 @@ class Layout:
     """
 
     def __init__(self, arch: str | Architecture, n_in: int, n_hidden: int):
-        for field, value in (("n_in", n_in), ("n_hidden", n_hidden)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{field} must be a positive integer, got {value!r}")
+        check_positive_integer("n_in", n_in)
+        check_positive_integer("n_hidden", n_hidden)
         self.arch = get(arch)
         self.n_in, self.n_hidden = int(n_in), int(n_hidden)
         M, N, a = self.n_in, self.n_hidden, self.arch

@@ -2,10 +2,9 @@
 and a data environment that reads the shared data folder as the mirror and caches in a temporary folder."""
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-import lstm_scratch as ls
+from lstm_scratch import gradcheck
 
 # CI clones the repository with shared/ beside it; shared/data stands in for the download URLs.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -27,18 +26,12 @@ def data_env(monkeypatch, tmp_path):
 N_IN, N_HIDDEN, STEPS = 3, 4, 6
 
 
-def random_layer(arch, *, bidirectional=False, backend="numba", dtype=np.float64, seed=0, scale=0.5):
-    """A layer whose parameters are all drawn from N(0, scale²): no zero bias or peephole can hide a bug."""
-    cls = ls.BiLayer if bidirectional else ls.Layer
-    layer = cls(arch, N_IN, N_HIDDEN, dtype=dtype, seed=seed, backend=backend)
-    layer.flat[:] = np.random.default_rng(seed + 100).normal(0.0, scale, layer.flat.size)
-    return layer
+def random_layer(arch, *, seed=0, **options):
+    """The suite's small layer (gradcheck.random_layer): every parameter from N(0, scale²), so no zero
+    bias or peephole can hide a bug. Options: bidirectional, backend, dtype, scale."""
+    return gradcheck.random_layer(arch, N_IN, N_HIDDEN, seed=seed + 100, **options)
 
 
 def random_problem(layer, seed=0, steps=STEPS):
-    """An input sequence and an upstream gradient Δ for ``layer``."""
-    rng = np.random.default_rng(seed + 200)
-    width = layer.n_hidden * (2 if isinstance(layer, ls.BiLayer) else 1)
-    x = rng.normal(0.0, 1.0, (steps, layer.n_in)).astype(layer.dtype)
-    dy = rng.normal(0.0, 1.0, (steps, width)).astype(layer.dtype)
-    return x, dy
+    """An input sequence and an upstream gradient Δ for ``layer`` (gradcheck.random_problem)."""
+    return gradcheck.random_problem(layer, steps, seed=seed + 200)

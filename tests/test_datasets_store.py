@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from lstm_scratch import cli, datasets
 from lstm_scratch.datasets import ChecksumError, store
 
 from conftest import SHARED_DATA, needs_shared
@@ -120,3 +123,113 @@ def test_file_digest_is_remembered_only_while_the_file_is_unchanged_and_settled(
     path.write_bytes(b"abd")                        # same size, new content
     os.utime(path, (then + 1, then + 1))
     assert store.file_digest(path) == hashlib.sha256(b"abd").hexdigest() and len(calls) == 4
+
+
+# ---------------------------------------------------------------------------------------------------
+# Faults a study with many workers would hit: damaged derived files, offline, an unwritable cache.
+
+def _damage(path: Path, how: str) -> None:
+    content = path.read_bytes()
+    if how == "header":                              # (T, 88) → (T, 87): a valid header, a shorter read
+        assert content.count(b", 88), }") == 1
+        path.write_bytes(content.replace(b", 88), }", b", 87), }"))
+        return
+    middle = len(content) // 2                       # inside the piano rolls' data
+    path.write_bytes(content[:middle] if how == "truncated"
+                     else content[:middle] + bytes([content[middle] ^ 0xFF]) + content[middle + 1:])
+
+
+def _jsb_train_cache(data_env) -> Path:
+    (path,) = (data_env / "derived").glob("jsb-train-*.npz")
+    return path
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped", "header"])
+def test_a_damaged_derived_file_is_rebuilt_with_a_warning_naming_it(data_env, how):
+    first = datasets.load("jsb", "train")
+    path = _jsb_train_cache(data_env)
+    _damage(path, how)
+    assert store.derived_is_valid(path) == (how != "truncated")   # the cheap check sees a truncation only;
+    with pytest.warns(UserWarning, match=f"{path.name} is damaged.*rebuilding"):   # the CRC-32s the rest
+        again = datasets.load("jsb", "train")
+    assert len(again.inputs) == len(first.inputs)
+    assert all(np.array_equal(a, b) for a, b in zip(first.inputs, again.inputs))
+    assert store.derived_is_valid(path) and sorted(store.read_npz(path)) == ["offsets", "rolls"]
+    assert not list(data_env.rglob("*.part"))
+
+
+def test_processes_rebuilding_one_damaged_file_at_once_all_get_the_data(data_env):
+    expected = hashlib.sha256(np.concatenate(datasets.load("jsb", "train").inputs).tobytes()).hexdigest()
+    path = _jsb_train_cache(data_env)
+    _damage(path, "truncated")
+    code = ("import hashlib, numpy as np; from lstm_scratch import datasets; s = datasets.load('jsb', 'train'); "
+            "print(hashlib.sha256(np.concatenate(s.inputs).tobytes()).hexdigest())")
+    workers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for _ in range(3)]          # the environment names data_env
+    results = [(w.communicate(timeout=600), w.returncode) for w in workers]
+    for (out, err), code in results:
+        assert code == 0, err
+        assert out.split() == [expected]
+    assert store.derived_is_valid(path) and not list(data_env.rglob("*.part"))
+
+
+def test_a_damaged_derived_file_that_cannot_be_rebuilt_is_an_error_naming_it(data_env, monkeypatch, tmp_path):
+    datasets.load("jsb", "train")
+    path = _jsb_train_cache(data_env)
+    _damage(path, "truncated")
+    for source in (data_env / "files").rglob("*.pkl"):                 # the source is gone ...
+        source.unlink()
+    monkeypatch.setenv(store.ENV_MIRROR, str(tmp_path / "empty"))       # ... and cannot be fetched
+    with pytest.warns(UserWarning, match=path.name), pytest.raises(ValueError) as err:
+        datasets.load("jsb", "train")
+    message = str(err.value)
+    assert str(path) in message and "rebuilding it failed" in message and "jsb-chorales-quarter.pkl" in message
+
+
+def _refusing_urls(monkeypatch):
+    """Every canonical URL pointed at port 9 of this host, which refuses connections: offline, quickly."""
+    manifest = store.load_manifest()
+    for group in manifest["groups"].values():
+        for entry in group["files"]:
+            entry["url"] = "http://127.0.0.1:9/" + entry["path"]
+    monkeypatch.setattr(store, "load_manifest", lambda path=store.MANIFEST_PATH: manifest)
+
+
+def test_offline_without_a_mirror_is_one_error_naming_the_file_the_url_and_the_variable(data_env, monkeypatch,
+                                                                                         capsys):
+    monkeypatch.delenv(store.ENV_MIRROR)
+    _refusing_urls(monkeypatch)
+    with pytest.raises(ValueError) as err:
+        store.fetch_group("jsb")
+    message = str(err.value)
+    assert "http://127.0.0.1:9/music/jsb-chorales-quarter.pkl" in message and "$LSTM_SCRATCH_MIRROR" in message
+    assert cli.main(["data", "fetch", "jsb"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()               # one line, no traceback
+    assert "music/jsb-chorales-quarter.pkl" in line and "LSTM_SCRATCH_MIRROR" in line
+    assert not list(data_env.rglob("*.part")) and not list(data_env.rglob("*.pkl"))
+
+
+def test_an_unreachable_url_mirror_names_the_url_and_the_variable(data_env, monkeypatch):
+    monkeypatch.setenv(store.ENV_MIRROR, "http://127.0.0.1:9/")
+    with pytest.raises(ValueError, match=r"http://127.0.0.1:9/music/jsb-chorales-quarter.pkl.*LSTM_SCRATCH_MIRROR"):
+        datasets.load("jsb", "valid")
+
+
+def test_an_unwritable_data_cache_names_the_folder_and_the_variable(data_env, monkeypatch, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv(store.ENV_CACHE, str(blocker / "cache"))   # unwritable even for root, unlike chmod 555
+    with pytest.raises(ValueError, match=r"not writable.*\$LSTM_SCRATCH_DATA") as err:
+        store.fetch_group("jsb")
+    assert str(blocker / "cache") in str(err.value)
+    with pytest.raises(ValueError, match=r"not writable.*\$LSTM_SCRATCH_DATA"):
+        store.save_npz_atomic(store.derived_path("jsb", "train", {}), {"rolls": np.zeros(1)})
+
+
+def test_data_list_says_cached_only_for_a_readable_derived_cache(data_env):
+    from lstm_scratch.datasets.registry import availability
+    datasets.load("handwriting_synthetic", "valid")                     # builds all three splits
+    assert availability("handwriting_synthetic") == "cached"
+    (path,) = (data_env / "derived").glob("handwriting_synthetic-test-*.npz")
+    _damage(path, "truncated")
+    assert availability("handwriting_synthetic") == "generated on first use (cached)"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lstm_scratch import reference
-from lstm_scratch.gradcheck import numerical_gradient, relative_error
+from lstm_scratch.gradcheck import numerical_gradient, random_layer, random_problem, relative_error
 from lstm_scratch.kernels import gated
 from lstm_scratch.variants import Layout, get
 
@@ -16,13 +16,11 @@ M, N, T = 3, 4, 6
 
 
 def _problem(cell, dtype=np.float64, seed=0, scale=0.5, steps=T):
-    """Layout, flat parameters (every one non-zero, biases included), x and Δ."""
-    layout = Layout(cell, M, N)
+    """Layout, flat parameters (every one non-zero, biases included), x and Δ, from one stream."""
     rng = np.random.default_rng(seed)
-    flat = rng.normal(0.0, scale, layout.size).astype(dtype)
-    x = rng.normal(0.0, 1.0, (steps, M)).astype(dtype)
-    dy = rng.normal(0.0, 1.0, (steps, N)).astype(dtype)
-    return layout, flat, x, dy
+    layer = random_layer(cell, M, N, seed=rng, scale=scale, dtype=dtype)
+    x, dy = random_problem(layer, steps, seed=rng)
+    return layer.layout, layer.flat, x, dy
 
 
 def _run(cell, layout, flat, x, dy):

@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 
 from lstm_scratch import kernels, reference
-from lstm_scratch.variants import ARCHITECTURES, Layout, get
+from lstm_scratch.gradcheck import random_layer, random_problem
+from lstm_scratch.variants import ARCHITECTURES, get
 
 M, N = 5, 4
 
 
 def _problem(arch, T, dtype=np.float64, scale=0.5, seed=0):
-    """Random parameters (biases and peepholes included), inputs and upstream gradient."""
+    """Random parameters (biases and peepholes included), inputs and upstream gradient, in that order
+    from one stream."""
     rng = np.random.default_rng(seed)
-    layout = Layout(arch, M, N)
-    flat = rng.normal(0.0, scale, layout.size).astype(dtype)
-    x = rng.normal(0.0, 1.0, (T, M)).astype(dtype)
-    dy = rng.normal(0.0, 1.0, (T, N)).astype(dtype)
-    return layout, flat, x, dy
+    layer = random_layer(arch, M, N, seed=rng, scale=scale, dtype=dtype)
+    x, dy = random_problem(layer, T, seed=rng)
+    return layer.layout, layer.flat, x, dy
 
 
 def _run_kernels(arch, layout, flat, x, dy):

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from lstm_scratch.ctc import ctc_loss
-from lstm_scratch.losses import (bernoulli_nll, frame_errors, framewise_error, log_softmax,
-                                 loss_function, nll_per_step, sigmoid, softmax, softmax_xent)
+from lstm_scratch.gradcheck import numerical_gradient
+from lstm_scratch.losses import (bernoulli_nll, bernoulli_nll_fast, frame_errors, framewise_error, log_softmax,
+                                 nll_per_step, sigmoid, softmax, softmax_xent)
+from lstm_scratch.objectives import objective
 
 T, K = 7, 5
 
@@ -36,24 +38,14 @@ def test_bernoulli_nll_matches_direct_formula():
     np.testing.assert_allclose(grad, p - targets, atol=1e-14)
 
 
-def finite_difference(fn, logits, eps=1e-6):
-    numeric = np.zeros_like(logits)
-    for idx in np.ndindex(*logits.shape):
-        plus, minus = logits.copy(), logits.copy()
-        plus[idx] += eps
-        minus[idx] -= eps
-        numeric[idx] = (fn(plus) - fn(minus)) / (2 * eps)
-    return numeric
-
-
 @pytest.mark.parametrize("name", ["softmax", "bernoulli"])
 def test_gradient_matches_finite_differences(name):
     logits, labels, targets = random_case(seed=1)
     target = labels if name == "softmax" else targets
-    fn = loss_function(name)
+    fn = objective(name).loss
     _, grad = fn(logits, target)
-    np.testing.assert_allclose(grad, finite_difference(lambda a: fn(a, target)[0], logits),
-                               rtol=1e-6, atol=1e-8)
+    numeric = numerical_gradient(lambda: fn(logits, target)[0], logits)    # perturbs logits in place
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
@@ -62,7 +54,7 @@ def test_logits_of_1000_give_finite_losses_and_gradients(name, dtype):
     logits, labels, targets = random_case(seed=2)
     logits = (1000.0 * np.sign(logits)).astype(dtype)
     target = {"softmax": labels, "bernoulli": targets, "ctc": [1, 2, 2]}[name]
-    loss, grad = loss_function(name)(logits, target)
+    loss, grad = objective(name).loss(logits, target)
     assert np.isfinite(loss) and np.all(np.isfinite(grad)) and grad.dtype == dtype
 
 
@@ -159,7 +151,29 @@ def test_metric_inputs_are_checked():
 
 
 def test_loss_function_names():
-    assert loss_function("ctc") is ctc_loss
-    assert loss_function("softmax") is softmax_xent
+    assert objective("ctc").loss is ctc_loss
+    assert objective("softmax").loss is softmax_xent
     with pytest.raises(ValueError, match="unknown loss 'mse'; choose one of"):
-        loss_function("mse")
+        objective("mse")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_fast_bernoulli_nll_is_the_reference_bit_for_bit(dtype):
+    rng = np.random.default_rng(7)
+    logits = rng.normal(-1.0, 4.0, (40, 88)).astype(dtype)
+    logits[0, :7] = [1000.0, -1000.0, 0.0, -0.0, 30.0, -800.0, 1e-30]      # saturation, zeros, tiny
+    piano_roll, probabilities = (rng.random((40, 88)) < 0.1), rng.random((40, 88))
+    for targets in (piano_roll.astype(dtype), probabilities.astype(dtype), probabilities):
+        loss, grad = bernoulli_nll(logits, targets)
+        fast_loss, fast_grad = bernoulli_nll_fast(logits, targets)    # float64 targets of float32
+        assert fast_loss == loss and fast_grad.dtype == grad.dtype    # logits: the reference's path
+        np.testing.assert_array_equal(fast_grad, grad)
+    assert objective("bernoulli").loss is bernoulli_nll_fast
+
+
+@pytest.mark.parametrize("case", [k for k in BAD_INPUTS if k.startswith("bernoulli")])
+def test_fast_bernoulli_nll_raises_what_the_reference_raises(case):
+    _, make_args, message = BAD_INPUTS[case]
+    logits, labels, targets = random_case()
+    with pytest.raises(ValueError, match=message):
+        bernoulli_nll_fast(*make_args(logits, labels, targets))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_scratch import records
+from lstm_scratch import rundir
 from lstm_scratch.cli import main
 from lstm_scratch.datasets import BLANK, Split
 from lstm_scratch.momentum import Momentum
@@ -162,7 +162,7 @@ def test_kill_and_resume_equals_uninterrupted_bit_for_bit(monkeypatch, tmp_path,
             train(cfg, tmp_path / "cut", data=data, threads=threads)
         monkeypatch.setattr(Network, "loss_and_grad", original)
     assert not (tmp_path / "cut" / "record.json").exists()
-    assert records.load_checkpoint(tmp_path / "cut" / "checkpoint.npz")[1]["history"]["valid_metric"]
+    assert rundir.load_checkpoint(tmp_path / "cut" / "checkpoint.npz")[1]["history"]["valid_metric"]
     resumed = train(cfg, tmp_path / "cut", data=data, threads=threads, resume=True)
 
     assert resumed["sessions"] == 2 and whole["sessions"] == 1
@@ -170,7 +170,7 @@ def test_kill_and_resume_equals_uninterrupted_bit_for_bit(monkeypatch, tmp_path,
         assert resumed[key] == whole[key], key
     for key in ("train_loss", "valid_metric"):
         assert resumed["history"][key] == whole["history"][key], key      # exact float equality
-    final = [records.load_checkpoint(tmp_path / run / "checkpoint.npz")[0] for run in ("whole", "cut")]
+    final = [rundir.load_checkpoint(tmp_path / run / "checkpoint.npz")[0] for run in ("whole", "cut")]
     for name in ("params", "velocity", "best_params"):
         assert np.array_equal(final[0][name], final[1][name]), name
     best = [Network.from_file(tmp_path / run / "params.npz").flat for run in ("whole", "cut")]
@@ -376,7 +376,7 @@ def test_float32_runs_in_float32(tmp_path):
                    data=synthetic_task("softmax"), threads=2)
     assert record["outcome"] == "finished" and record["network"]["dtype"] == "float32"
     assert Network.from_file(tmp_path / "run" / "params.npz").flat.dtype == np.float32
-    assert records.load_checkpoint(tmp_path / "run" / "checkpoint.npz")[0]["velocity"].dtype == np.float32
+    assert rundir.load_checkpoint(tmp_path / "run" / "checkpoint.npz")[0]["velocity"].dtype == np.float32
 
 
 # ------------------------------------------------------------------------------------ run directories
@@ -423,12 +423,12 @@ def test_resume_reads_the_checkpoint_arrays_once(monkeypatch, tmp_path):
     with pytest.raises(Killed):
         train(config(), tmp_path / "run", data=data, threads=1, on_epoch=_raise_killed)
     loads = []
-    original = records.load_checkpoint
+    original = rundir.load_checkpoint
 
     def counting(path, arrays=True):
         loads.append(arrays)
         return original(path, arrays)
-    monkeypatch.setattr(records, "load_checkpoint", counting)
+    monkeypatch.setattr(rundir, "load_checkpoint", counting)
     monkeypatch.setattr("lstm_scratch.train.load_task", lambda *args: data)
     assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--threads", "1"]) == 0
     assert loads == [False, True]          # the configuration (JSON state only), then the arrays
@@ -525,41 +525,158 @@ def test_bad_arguments_are_refused_before_data_is_loaded_or_anything_written(mon
     assert not (tmp_path / "run").exists()
 
 
-# ------------------------------------------------------------------------------------ timing uses the real step
-def _bench(name, monkeypatch):
-    """A benchmark module, imported with its one-thread environment settings undone afterwards."""
-    import importlib
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        monkeypatch.setenv(var, os.environ.get(var, "1"))
-    monkeypatch.syspath_prepend(str(Path(__file__).parent.parent / "benchmarks"))
-    return importlib.import_module(name)
+# ------------------------------------------------------------------------------------ rough edges (issue 8)
+def _ctrl_c_inside_a_kernel(epoch, history):
+    """What Ctrl-C inside a Numba kernel looks like: the dispatcher's SystemError with the
+    KeyboardInterrupt as its context."""
+    if epoch == 2:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise SystemError("CPUDispatcher(<function lstm_forward>) returned a result with an exception set")
 
 
-@pytest.mark.parametrize("timer", ["selfcheck", "bench_model", "bench_layers"])
-def test_the_timing_code_runs_the_trainers_momentum_step(monkeypatch, timer):
-    """µs per training step must measure the trainer's Nesterov ``Momentum.step``, not a re-implementation:
-    it is called once per sequence, and the parameters move exactly as it moves them."""
-    steps = []
-    original = Momentum.step
+def test_ctrl_c_inside_a_kernel_is_an_interruption_not_a_failure(monkeypatch, tmp_path, capsys):
+    out, data = tmp_path / "run", synthetic_task()
+    with pytest.raises(KeyboardInterrupt):
+        train(config(), out, data=data, threads=1, on_epoch=_ctrl_c_inside_a_kernel)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz"]            # no 'failed' record
+    assert rundir.load_checkpoint(out / "checkpoint.npz")[1]["history"]["valid_metric"]
+    monkeypatch.setattr("lstm_scratch.train.load_task", lambda *args: data)
+    original = train
 
-    def spy(self, grad):
-        steps.append((self.nesterov, self.m, self.eps))
-        return original(self, grad)
-    monkeypatch.setattr(Momentum, "step", spy)
-    rng = np.random.default_rng(0)
-    xs = [(rng.random((T, 88)) < 0.05).astype(np.float64) for T in (6, 8, 7)]
-    if timer == "selfcheck":
-        from lstm_scratch.selfcheck import time_training_step
-        time_training_step("V", 3, np.float64, n_sequences=3, repeats=2)
-        warm_up = 1
-    elif timer == "bench_model":
-        _bench("bench_model", monkeypatch).time_ours("V", 3, np.float64, xs, xs, repeats=2)
-        warm_up = 3                              # one untimed epoch
-    else:
-        dys = [rng.normal(size=(len(x), 3)) for x in xs]
-        _bench("bench_layers", monkeypatch).time_ours("V", 3, np.float64, xs, dys, repeats=2)
-        warm_up = 1
-    assert len(steps) == warm_up + 2 * 3
-    assert {(nesterov, m) for nesterov, m, _ in steps} == {(True, 0.9)}          # Nesterov, m = 0.9
-    eps = (1 - 0.9) * (1e-3 if timer == "selfcheck" else 1e-4)                  # ε = (1 − m)·η
-    assert all(step[2] == pytest.approx(eps, rel=1e-12) for step in steps)
+    def interrupted_train(*args, **kwargs):
+        return original(*args, **kwargs, on_epoch=_ctrl_c_inside_a_kernel)
+    monkeypatch.setattr("lstm_scratch.train.train", interrupted_train)
+    assert main(["train", "--task", "synthetic-bernoulli", "--out", str(tmp_path / "cli"), "--threads", "1",
+                 "--hidden", "4"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted:" in err and "--resume" in err and "SystemError" not in err
+    assert not (tmp_path / "cli" / "record.json").exists()
+
+
+SIGINT_TARGET = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import lstm_scratch.train
+from test_train import synthetic_task
+data = synthetic_task(sizes=(60, 4, 4))
+lstm_scratch.train.load_task = lambda *args: data
+from lstm_scratch.cli import main
+sys.exit(main(["train", "--task", "synthetic-bernoulli", "--hidden", "30", "--max-epochs", "100000",
+               "--out", sys.argv[2], "--threads", "1"]))
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.07, 0.19], ids=["at-checkpoint", "delay-0.07s", "delay-0.19s"])
+def test_a_real_sigint_always_ends_in_the_interrupted_path(tmp_path, delay):
+    """SIGINT to a training process, at several moments of an epoch (most of which is spent inside
+    Numba kernels): always exit 130 with the resume hint, never a 'failed' record."""
+    import signal
+    import time
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-c", SIGINT_TARGET, str(Path(__file__).parent), str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.02)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted:" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    assert not (out / "record.json").exists()
+
+
+@pytest.mark.parametrize("kind", [tuple, list])
+def test_data_as_a_plain_sequence_of_three_splits(tmp_path, kind):
+    data = synthetic_task()
+    reference = train(config(), data=data, threads=1)
+    record = train(config(), tmp_path / "run", data=kind(data), threads=1)
+    assert record["history"]["valid_metric"] == reference["history"]["valid_metric"]
+    with pytest.raises(ValueError, match="pass the three splits, TaskData.*got list"):
+        train(config(), data=list(data)[:2], threads=1)
+
+
+def test_architecture_names_are_normalised_once(tmp_path, monkeypatch):
+    cfg = config(arch="cifg")
+    assert cfg.arch == "CIFG" and cfg == config(arch="CIFG")
+    record = train(cfg, tmp_path / "run", data=synthetic_task(), threads=1)
+    assert record["config"]["arch"] == record["network"]["arch"] == "CIFG"
+    monkeypatch.setattr("lstm_scratch.train.load_task", lambda *args: synthetic_task())
+    with pytest.raises(Killed):
+        train(config(arch="gru"), tmp_path / "cli", data=synthetic_task(), threads=1, on_epoch=_raise_killed)
+    assert main(["train", "--out", str(tmp_path / "cli"), "--resume", "--arch", "Gru", "--threads", "1"]) == 0
+
+
+def test_a_finished_run_extended_equals_the_longer_run_bit_for_bit(tmp_path, capsys, monkeypatch):
+    data, out = synthetic_task(), tmp_path / "run"
+    longer = train(config(max_epochs=6, noise=0.3), tmp_path / "longer", data=data, threads=1)
+    assert train(config(max_epochs=4, noise=0.3), out, data=data, threads=1)["outcome"] == "finished"
+    with pytest.raises(ValueError, match="already ended"):                  # nothing raised: still ended
+        train(config(max_epochs=4, noise=0.3), out, data=data, threads=1, resume=True)
+    with pytest.raises(ValueError, match=r"extended, not shortened.*'max_epochs': \(4, 3\)"):
+        train(config(max_epochs=3, noise=0.3), out, data=data, threads=1, resume=True)
+    with pytest.raises(ValueError, match=r"another configuration.*'lr'.*only max_epochs and patience"):
+        train(config(max_epochs=6, noise=0.3, lr=0.2), out, data=data, threads=1, resume=True)
+    extended = train(config(max_epochs=6, noise=0.3), out, data=data, threads=1, resume=True)
+    assert extended["extensions"] == [{"at_epoch": 4, "max_epochs": 6, "patience": 15}]
+    assert extended["sessions"] == 2 and extended["config"]["max_epochs"] == 6
+    for key in ("outcome", "epochs", "best_epoch", "test_metric"):
+        assert extended[key] == longer[key], key
+    assert extended["history"]["train_loss"] == longer["history"]["train_loss"]
+    assert read_strict_json(out / "record.json")["extensions"] == extended["extensions"]
+    # through the command line: raising --patience continues an early-stopped run
+    monkeypatch.setattr("lstm_scratch.train.load_task", lambda *args: data)
+    assert main(["train", "--out", str(out), "--resume", "--max-epochs", "8", "--threads", "1"]) == 0
+    assert "finished after 8 epoch(s)" in capsys.readouterr().out
+    assert main(["train", "--out", str(out), "--resume", "--max-epochs", "7"]) == 2
+    assert "extended, not shortened" in capsys.readouterr().err
+    assert len(read_strict_json(out / "record.json")["extensions"]) == 2
+
+
+def test_an_early_stopped_run_that_would_stop_again_is_refused(monkeypatch, tmp_path):
+    data, out = synthetic_task(), tmp_path / "run"
+    script = iter([5.0, 4.0, 4.5, 4.6] + [9.0] * 20)
+    monkeypatch.setattr(Network, "evaluate", lambda self, inputs, targets, threads=1: next(script))
+    assert train(config(patience=2, max_epochs=10), out, data=data, threads=1)["outcome"] == "early_stopped"
+    with pytest.raises(ValueError, match="would end again at once.*raise --max-epochs above 4 and --patience above 2"):
+        train(config(patience=2, max_epochs=20), out, data=data, threads=1, resume=True)
+    record = train(config(patience=4, max_epochs=10), out, data=data, threads=1, resume=True)
+    assert record["outcome"] == "early_stopped" and record["epochs"] == 6 and record["best_epoch"] == 2
+
+
+def test_a_network_too_big_for_memory_is_refused_before_allocating(monkeypatch, tmp_path, capsys):
+    data = synthetic_task()
+    with pytest.raises(ValueError, match=r"hidden=40000: a V network of 6,401,080,004 parameters needs "
+                                         r"about \d+\.\d GiB in float64 .*choose a smaller --hidden"):
+        train(config(hidden=40000), tmp_path / "run", data=data, threads=1)
+    assert not (tmp_path / "run").exists()
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 47.8 GiB")
+    monkeypatch.setattr(Network, "__init__", out_of_memory)
+    with pytest.raises(ValueError, match="hidden=4: a V network of .* parameters needs about"):
+        train(config(hidden=4), tmp_path / "small", data=data, threads=1)
+    assert not (tmp_path / "small" / "record.json").exists()
+
+
+def test_a_non_finite_forget_bias_is_refused(tmp_path, capsys):
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"forget_bias={value}: the initial forget-gate bias must be a finite number"):
+            config(forget_bias=value)
+    assert main(["train", "--task", "jsb", "--forget-bias", "nan", "--out", str(tmp_path / "run")]) == 2
+    assert "forget_bias=nan" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_summary_line_says_synthetic(tmp_path):
+    from lstm_scratch.records import summary_line
+    record = train(config(max_epochs=1), data=synthetic_task(), threads=1)
+    assert summary_line(record).startswith("synthetic-bernoulli [SYNTHETIC] V N=4")
+    real = {**record, "task": {**record["task"], "synthetic": False}}
+    assert "SYNTHETIC" not in summary_line(real)

@@ -248,6 +248,42 @@ assert np.allclose(C_count[:, 0], np.arange(1, T + 1))
 assert C_count.max() > 1 and np.abs(Y_count).max() < 1
 
 # %% [markdown]
+# **(d) Watching the gates.** The same random block over a longer sequence: the three gates as
+# heat maps (one row per block, one column per time step), and block 0's cell and output. The output
+# gate is an envelope for the output: since |h(c)| < 1, |yᵗ| = |tanh(cᵗ)| · oᵗ < oᵗ, so y stays inside
+# the shaded band ±o; the cell c has no such bound (experiment (c) drove it to T).
+
+# %%
+import matplotlib.pyplot as plt
+
+from _figures import show
+
+T_long = 40 if FAST else 80
+X_long = rng.normal(size=(T_long, M))
+Y_long, C_long, gates_long = lstm_forward(P, X_long)
+O_long = np.array([g["o"] for g in gates_long])
+assert np.all(np.abs(Y_long) < O_long)                      # the envelope of the figure
+
+fig, axes = plt.subplots(4, 1, figsize=(9, 7.5), sharex=True,
+                         gridspec_kw={"height_ratios": [1, 1, 1, 1.6]})
+for ax, gate, title in zip(axes, "ifo", ("input gate i", "forget gate f", "output gate o")):
+    image = ax.imshow(np.array([g[gate] for g in gates_long]).T, aspect="auto", vmin=0, vmax=1,
+                      cmap="viridis", interpolation="nearest")
+    ax.set_ylabel("block")
+    ax.set_title(title, loc="left", fontsize=10)
+fig.colorbar(image, ax=axes, label="gate value (0 = closed, 1 = open)", fraction=0.03, shrink=0.6, anchor=(0, 1))
+t = np.arange(T_long)
+axes[3].fill_between(t, -O_long[:, 0], O_long[:, 0], color="tab:orange", alpha=0.25, label="±o (output gate)")
+axes[3].plot(t, C_long[:, 0], color="tab:blue", label="cell c")
+axes[3].plot(t, Y_long[:, 0], color="black", label="output y = tanh(c)·o")
+axes[3].axhline(0, color="grey", linewidth=0.5)
+axes[3].set_xlabel("time step t")
+axes[3].set_title("block 0", loc="left", fontsize=10)
+axes[3].legend(loc="upper left", fontsize=8, ncol=3)
+fig.suptitle("01 — gate activations of a random vanilla LSTM over a sequence")
+show(fig, "01_gates_over_time")
+
+# %% [markdown]
 # ## Summary
 #
 # * The vanilla LSTM step is six lines; peepholes are element-wise and i, f read cᵗ⁻¹, o reads cᵗ.

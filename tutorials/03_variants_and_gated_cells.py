@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from lstm_scratch import ARCHITECTURES, LSTM_VARIANTS, Layer, n_params, variants
+from lstm_scratch import ARCHITECTURES, LSTM_VARIANTS, Layer, gradcheck, n_params, variants
 from lstm_scratch.gradcheck import check_layer, numerical_gradient, relative_error
 
 FAST = os.environ.get("LSTM_SCRATCH_FAST") == "1"
@@ -55,11 +55,10 @@ def identity(a):
     return a
 
 
-def random_layer(arch, backend="reference", n_in=M, scale=0.5, seed=0):
-    """A library layer with every parameter ~ N(0, scale²): non-zero biases and peepholes."""
-    layer = Layer(arch, n_in, N, backend=backend)
-    layer.flat[:] = np.random.default_rng(seed).normal(0, scale, layer.n_params)
-    return layer
+def random_layer(arch, backend="reference", n_in=M):
+    """A library layer with every parameter ~ N(0, 0.5²), non-zero biases and peepholes
+    (`gradcheck.random_layer`, the helper the test suite uses too)."""
+    return gradcheck.random_layer(arch, n_in, N, backend=backend)
 
 
 # %% [markdown]
@@ -375,9 +374,9 @@ def gradient_reach(arch, forget_bias, lag, seeds=range(4)):
 
 
 lags = np.arange(5, 41, 5)
-slopes = {}
+slopes, reaches = {}, {}
 for label, arch, bias in (("V", "V", 0.0), ("LSTM-b", "V", 1.0), ("NFG", "NFG", 0.0)):
-    reach = np.array([gradient_reach(arch, bias, lag) for lag in lags])
+    reaches[label] = reach = np.array([gradient_reach(arch, bias, lag) for lag in lags])
     slopes[label] = np.polyfit(lags, np.log(reach), 1)[0]     # ln of the decay factor per step
     print(f"{label:7} ‖∂L/∂x⁰‖ at lags {lags[0]}, {lags[-1]}: {reach[0]:.1e}, {reach[-1]:.1e};  "
           f"decay per step e^slope = {np.exp(slopes[label]):.2f}"
@@ -430,10 +429,10 @@ def train_memory(arch, forget_bias, seed, lag=5, n_train=800, lr=1.0, momentum=0
 
 seeds = range(4) if FAST else range(8)
 started = time.perf_counter()
-solved = {}
+solved, accuracies = {}, {}
 contenders = (("V", "V", 0.0), ("LSTM-b", "V", 1.0), ("CIFG-b", "CIFG", 1.0), ("NFG", "NFG", 0.0))
 for label, arch, bias in contenders:
-    accuracy = [train_memory(arch, bias, seed) for seed in seeds]
+    accuracies[label] = accuracy = [train_memory(arch, bias, seed) for seed in seeds]
     solved[label] = sum(a >= 0.95 for a in accuracy)
     print(f"{label:7} test accuracy per seed {np.round(accuracy, 2).tolist()}  "
           f"→ solved {solved[label]}/{len(seeds)}")
@@ -441,6 +440,36 @@ print(f"(trained {4 * len(seeds)} networks in {time.perf_counter() - started:.1f
 n = len(seeds)
 assert solved["V"] <= n // 4
 assert solved["LSTM-b"] >= n - n // 4 and solved["CIFG-b"] >= n - n // 4 and solved["NFG"] >= n - n // 4
+
+# %% [markdown]
+# The two experiments in one picture: on the left the gradient's reach on a log scale — straight
+# lines, with slopes close to ln σ(b_f) for V and LSTM-b and flat for NFG; on the right every trained
+# network's test accuracy, one dot per seed, against the 95 % line that counts as solved.
+
+# %%
+import matplotlib.pyplot as plt
+
+from _figures import show
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.3, 1]})
+for (label, reach), color in zip(reaches.items(), ("tab:blue", "tab:orange", "tab:green")):
+    left.semilogy(lags, reach, "o", color=color, label=f"{label}: ×{np.exp(slopes[label]):.2f} per step")
+    left.semilogy(lags, np.exp(np.polyval(np.polyfit(lags, np.log(reach), 1), lags)), "-", color=color)
+left.set_xlabel("lag (steps between the first input and the loss)")
+left.set_ylabel("‖∂L/∂x⁰‖ (geometric mean over seeds)")
+left.set_title("(a) gradient reach at initialisation", loc="left", fontsize=10)
+left.legend(fontsize=8)
+for k, (label, accuracy) in enumerate(accuracies.items()):
+    jitter = np.linspace(-0.15, 0.15, len(accuracy))
+    right.plot(k + jitter, accuracy, "o", alpha=0.8)
+    right.text(k, 1.02, f"{solved[label]}/{len(accuracy)}", ha="center", fontsize=9)
+right.axhline(0.95, color="grey", linestyle="--", linewidth=1)
+right.set_xticks(range(len(accuracies)), list(accuracies))
+right.set_ylim(min(0.4, min(map(min, accuracies.values())) - 0.05), 1.07)
+right.set_ylabel("test accuracy (lag-5 memory task)")
+right.set_title("(b) solved (≥ 95 %) per seed, same small budget", loc="left", fontsize=10)
+fig.suptitle("03 — the forget gate and long time lags")
+show(fig, "03_forget_gate_long_lags")
 
 # %% [markdown]
 # ## Summary

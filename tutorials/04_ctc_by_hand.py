@@ -338,6 +338,7 @@ for trial in range(20):                          # our decoder and the library's
 # %%
 target = np.array([1, 2, 2, 1])                  # "abba": the repeated b needs a blank between
 free = rng.normal(0, 0.1, size=(10, K))
+free_start = free.copy()                         # for the picture in section 9
 losses = []
 for step in range(60 if FAST else 200):
     loss_value, dlogits = ctc.ctc_loss(free, target)
@@ -378,6 +379,101 @@ print(f"CER of {hyps} against {refs}: {cer:.2f} %  (= 100 · (3 + 1) / (6 + 11))
 assert np.isclose(cer, 100 * 4 / 17)
 
 # %% [markdown]
+# ## 9. Pictures: the lattice, and a pen trajectory read by a network
+#
+# **The lattice.** Divide αₜ(s) βₜ(s) by p and you get the posterior probability that a correct path
+# is in state s of l′ at frame t. Each column sums to one (every path is in exactly one state per
+# frame). Below: the "abba" example of section 7 before and after training. Before, the mass is
+# smeared over every state the frame can reach; after, it runs along one path through the lattice
+# (at every frame one state holds most of it), and that path visits the blank between the two b's.
+
+# %%
+import matplotlib.pyplot as plt
+
+from _figures import show
+
+ext_target = extend(target)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+posteriors = {}
+for ax, (when, logits_now) in zip(axes, (("before training", free_start), ("after training", free))):
+    loss_now, _, alpha_now, beta_now = ctc_by_hand(logits_now, target)
+    posteriors[when] = alpha_now * beta_now / np.exp(-loss_now)          # (T, S)
+    assert np.allclose(posteriors[when].sum(axis=1), 1.0, atol=1e-12)   # each column sums to one
+    image = ax.imshow(posteriors[when].T, aspect="auto", cmap="Greys", vmin=0, vmax=1, origin="upper")
+    ax.set_yticks(range(ext_target.size), list(text(ext_target)))
+    ax.set_xlabel("frame t")
+    ax.set_title(f"αₜ(s)·βₜ(s) / p, {when} (loss {loss_now:.2f})", fontsize=10)
+axes[0].set_ylabel("state s of l′")
+fig.colorbar(image, ax=axes, label="posterior of the state", fraction=0.03)
+fig.suptitle("04 — the CTC lattice for the target 'abba'")
+show(fig, "04_ctc_lattice")
+after = posteriors["after training"]
+assert np.all(after.max(axis=1) > 0.5)                # one state per frame holds most of the mass
+assert after[:, 4].max() > 0.9                        # l′_4 is the blank between the b's: it is used
+print("after training, the most probable state per frame:", text(ext_target[after.argmax(axis=1)]))
+
+# %% [markdown]
+# **A pen trajectory.** The paper's handwriting task feeds the network pen movements. We write "abba"
+# with one of the project's synthetic writers (`lstm_scratch.datasets.synthetic_handwriting`: Hershey
+# fonts, a random slant, size and wobble — the stand-in for IAM-OnDB), turn the points into the
+# network's features (Δx, Δy, time in stroke, pen-up; `datasets.strokes`), and fit a small
+# bidirectional LSTM network with the CTC loss (`lstm_scratch.Network`, the momentum update of the
+# trainer) to this one line until best-path decoding reads "abba". Then we look at its per-frame
+# label probabilities. They show the typical CTC picture: **spikes**. The blank is the most probable
+# class on most frames (here more than three quarters), and each letter appears as a short burst,
+# in the order a, b, b, a. The loss says nothing about *where* a spike goes: a network fitted to a
+# single line puts them wherever it found easiest (a bidirectional network sees the whole line at
+# every frame); trained on many lines, spikes settle near the pen movements that write the letters.
+
+# %%
+from lstm_scratch import Network
+from lstm_scratch.datasets import strokes, synthetic_handwriting
+from lstm_scratch.momentum import Momentum
+
+writer = synthetic_handwriting.make_writer(0, seed=0)
+pen = strokes.subsample(synthetic_handwriting.render_line(
+    synthetic_handwriting.hershey_font(writer.font), "abba", writer, np.random.default_rng(0)), 2)
+features = strokes.point_features(pen, "abba")
+features = (features - features.mean(axis=0)) / features.std(axis=0)    # standardise, as the data sets do
+points = np.concatenate(pen)[:, :2]
+
+net = Network("V", n_in=4, n_hidden=12, n_out=K, loss="ctc", bidirectional=True, seed=0)
+update = Momentum(net.flat, lr=0.1, momentum=0.9)
+for step in range(3000):
+    pen_loss, pen_grad = net.loss_and_grad(features, target)
+    update.step(pen_grad)
+    if pen_loss < 0.1:
+        break
+y_pen = softmax(net.logits(features))
+winner = y_pen.argmax(axis=1)
+print(f"{writer.font} writer, {len(features)} frames: CTC loss {pen_loss:.3f} after {step + 1} updates; "
+      f"best path '{text(ctc.best_path(net.logits(features)))}'; blank wins on {np.mean(winner == BLANK):.0%} "
+      f"of the frames")
+assert np.array_equal(ctc.best_path(net.logits(features)), target)
+assert np.mean(winner == BLANK) > 0.75
+
+fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), gridspec_kw={"height_ratios": [1.2, 1]})
+colors = {1: "tab:red", 2: "tab:blue"}
+for stroke in pen:
+    top.plot(stroke[:, 0], -stroke[:, 1], "-", color="lightgrey", linewidth=1)
+top.plot(points[:, 0], -points[:, 1], ".", color="grey", markersize=3)
+for k, color in colors.items():
+    spike = winner == k
+    top.scatter(points[spike, 0], -points[spike, 1], s=200 * y_pen[spike, k], color=color,
+                label=f"frames where '{ALPHABET[k]}' is the most probable class", zorder=3)
+top.set_aspect("equal")
+top.axis("off")
+top.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.02), ncol=2)
+top.set_title("the pen trajectory (grey: blank wins), network trained by CTC on 'abba'", fontsize=10)
+for k, color in ((BLANK, "grey"), *colors.items()):
+    bottom.plot(y_pen[:, k], color=color, label=f"p('{ALPHABET[k]}')" if k else "p(blank)")
+bottom.set_xlabel("frame (pen point, every second one kept)")
+bottom.set_ylabel("per-frame probability")
+bottom.legend(fontsize=8, ncol=3)
+fig.suptitle("04 — CTC spikes: per-frame label probabilities along a written word")
+show(fig, "04_pen_trajectory")
+
+# %% [markdown]
 # ## Summary
 #
 # * p(l | x) sums over all paths that collapse to l; the α/β recursions over the extended sequence
@@ -387,6 +483,8 @@ assert np.isclose(cer, 100 * 4 / 17)
 # * Long sequences need log space or rescaling; `ctc_loss` rescales and falls back to log space.
 # * Best-path decoding is not the most probable labelling, but after training they coincide here.
 # * CER = 100 · Σ edit distances / Σ reference lengths.
+# * After training the posterior αβ/p runs along one path of the lattice, and a network reading a
+#   pen trajectory emits each letter as a short spike among blanks.
 
 # %%
 print("all claims of tutorial 04 hold")

@@ -2,6 +2,7 @@
 
     from lstm_scratch.datasets import load
     train = load("jsb", "train")          # Split: inputs (T, 88), targets (T, 88), loss "bernoulli"
+    data = load_task("jsb")               # TaskData(train, valid, test), loaded once per process
 
 Tasks (``TASKS``): jsb, nottingham, musedata, piano_midi (piano rolls, next step); timit (licensed) and
 timit_sample (free NLTK sample) — 39 MFCC features, 61 phone labels per frame; iam_ondb (licensed) and
@@ -10,12 +11,14 @@ blank 0. Files come from ``data/manifest.json`` via ``$LSTM_SCRATCH_MIRROR`` or 
 ``$LSTM_SCRATCH_DATA`` (default ``~/.cache/lstm_scratch``); see :mod:`.store`.
 """
 from .mfcc import MfccSettings, mfcc
-from .registry import SPLITS, TASKS, Task, availability, fetch, load, resolve
+from .registry import (SPLITS, TASKS, Task, TaskData, availability, default_bidirectional, fetch, fingerprint_of,
+                       load, load_task, resolve)
 from .split import BLANK, Split
 from .store import ChecksumError
 from .synthetic_handwriting import SyntheticSettings
 from .timit_corpus import FOLD_61_TO_39, PHONES_39, PHONES_61, fold_39, frame_error_39
 
 __all__ = ["BLANK", "ChecksumError", "FOLD_61_TO_39", "MfccSettings", "PHONES_39", "PHONES_61", "SPLITS",
-           "Split", "SyntheticSettings", "TASKS", "Task", "availability", "fetch", "fold_39",
-           "frame_error_39", "load", "mfcc", "resolve"]
+           "Split", "SyntheticSettings", "TASKS", "Task", "TaskData", "availability", "default_bidirectional",
+           "fetch", "fingerprint_of",
+           "fold_39", "frame_error_39", "load", "load_task", "mfcc", "resolve"]

@@ -138,14 +138,19 @@ def split_lines(root: Path, split: str):
     return lines, notes
 
 
-def _raw_split(root: Path, split: str, subsample: int) -> dict:
+def _key(root: Path, split: str, subsample: int) -> dict:
     # The key needs only the file list and the (per-process remembered) file hashes: a cached load
     # neither parses transcriptions nor re-reads the corpus.
-    key = {"task": "iam_ondb", "split": split, "files": store.content_fingerprint(split_files(root, split)),
-           "subsample": subsample, "version": FEATURE_VERSION}
-    path = store.derived_path("iam_ondb", split, key)
-    if path.is_file():
-        return store.read_npz(path)
+    return {"task": "iam_ondb", "split": split, "files": store.content_fingerprint(split_files(root, split)),
+            "subsample": subsample, "version": FEATURE_VERSION}
+
+
+def _raw_split(root: Path, split: str, subsample: int) -> dict:
+    path = store.derived_path("iam_ondb", split, _key(root, split, subsample))
+    return store.load_derived(path, lambda: _build_split(root, split, subsample, path))
+
+
+def _build_split(root: Path, split: str, subsample: int, path: Path) -> dict:
     lines, notes = split_lines(root, split)
     features = [strokes.point_features(strokes.subsample(read_line_strokes(f), subsample), str(f))
                 for _, _, f in lines]
@@ -162,8 +167,9 @@ def load(split: str, root=None, dtype=np.float64, subsample: int = 2):
     """One split of IAM-OnDB as a CTC :class:`~.split.Split`."""
     root = root or os.environ.get(ENV_ROOT)
     if not root:
-        raise FileNotFoundError(f"IAM-OnDB is registration-restricted and never downloaded: pass root= or set "
-                                f"${ENV_ROOT} to your copy (with ascii/, lineStrokes/ and the split lists); "
+        raise FileNotFoundError(f"IAM-OnDB is registration-restricted and never downloaded: give its location — "
+                                f"root= in Python, --root on the command line, or set ${ENV_ROOT} — to your copy "
+                                f"(with ascii/, lineStrokes/ and the split lists); "
                                 f"without it use the task 'handwriting_synthetic'")
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -171,4 +177,6 @@ def load(split: str, root=None, dtype=np.float64, subsample: int = 2):
     raw = _raw_split(root, split, subsample)
     train = raw if split == "train" else _raw_split(root, "train", subsample)
     notes = {k[2:]: int(raw[k]) for k in raw if k.startswith("n_")}
-    return strokes.ctc_split("iam_ondb", split, raw, train, dtype, f"IAM-OnDB at {root}", False, notes)
+    fingerprint = store.fingerprint(_key(root, split, subsample), _key(root, "train", subsample))
+    return strokes.ctc_split("iam_ondb", split, raw, train, dtype, f"IAM-OnDB at {root}", False, notes,
+                             fingerprint)

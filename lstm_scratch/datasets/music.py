@@ -101,18 +101,24 @@ def next_step_pairs(rolls: list[np.ndarray], dtype, what: str) -> tuple[list, li
     return inputs, targets
 
 
+def _key(task: str, split: str, group_name: str) -> dict:
+    return {"task": task, "split": split, "source": store.group_fingerprint(group_name), "version": 1}
+
+
 def _cached_rolls(task: str, split: str, group_name: str, kind: str) -> list[np.ndarray]:
     """Piano rolls of one split, from the derived cache (keyed by the source checksum) or built and cached:
     parsing the pickles / MAT files takes 0.1–1 s per set, reading the cache a few ms."""
-    key = {"task": task, "split": split, "source": store.group_fingerprint(group_name), "version": 1}
+    key = _key(task, split, group_name)
     path = store.derived_path(task, split, key)
-    if not path.is_file():
+
+    def build():     # one parse gives all three splits: cache each
         (source,) = store.fetch_group(group_name).values()
         for name, rolls in (read_pitchlists if kind == "pitchlists" else read_mat)(source).items():
             data, offsets = store.pack(rolls)
             store.save_npz_atomic(store.derived_path(task, name, {**key, "split": name}),
                                   {"rolls": data, "offsets": offsets})
-    cached = store.read_npz(path)
+
+    cached = store.load_derived(path, build, ("rolls", "offsets"))
     return store.unpack(cached["rolls"], cached["offsets"])
 
 
@@ -124,5 +130,6 @@ def load(task: str, split: str, dtype=np.float64) -> Split:
     rolls = _cached_rolls(task, split, group_name, kind)
     inputs, targets = next_step_pairs(rolls, dtype, f"{name} [{split}]")
     return Split(task=task, name=split, inputs=inputs, targets=targets, ids=[f"{split}-{i:04d}" for i in range(len(rolls))],
-                 n_in=N_KEYS, n_out=N_KEYS, loss="bernoulli", metric="nll_per_step", labels=KEY_NAMES,
-                 synthetic=False, source=f"{long_name} (Boulanger-Lewandowski et al. 2012 split), {name}")
+                 n_in=N_KEYS, n_out=N_KEYS, loss="bernoulli", labels=KEY_NAMES,
+                 synthetic=False, source=f"{long_name} (Boulanger-Lewandowski et al. 2012 split), {name}",
+                 fingerprint=store.fingerprint(_key(task, split, group_name)))

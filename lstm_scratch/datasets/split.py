@@ -16,6 +16,10 @@ Conventions shared by every task:
 
 * ``labels`` names every output unit: for CTC ``labels[0] == BLANK`` and ``labels[k]`` is the
   character of label ``k`` (so ``alphabet == "".join(labels[1:])``).
+* ``fingerprint`` identifies the data: a short sha256 over what the derived cache is keyed on (source
+  checksums, settings, feature version) for this split and, where inputs are standardised with
+  training statistics, for the training split too (:func:`.store.fingerprint`). Equal fingerprints,
+  equal data (up to the float dtype asked for, which is not part of it).
 """
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..objectives import OBJECTIVES
+
 BLANK = "<blank>"
-LOSSES = ("bernoulli", "softmax", "ctc")
 
 
 @dataclass(frozen=True)
@@ -38,17 +43,20 @@ class Split:
     ids: list                      # one identifier per sequence (utterance, text line, chorale index)
     n_in: int                      # input size M
     n_out: int                     # output units: 88 notes, 61 phones, or characters + blank
-    loss: str                      # "bernoulli" | "softmax" | "ctc"
-    metric: str                    # what the paper reports for this task (see registry.TASKS)
+    loss: str                      # objective name: "bernoulli" | "softmax" | "ctc" (lstm_scratch.objectives)
     labels: tuple                  # name of every output unit (CTC: labels[0] == BLANK)
     synthetic: bool                # True for generated stand-in data: say so wherever results are shown
     source: str                    # one line: where the data came from (and "SYNTHETIC" if it is)
     normalisation: dict = field(default_factory=dict)  # e.g. {"mean": (n_in,), "std": (n_in,)} from train
     notes: dict = field(default_factory=dict)          # task-specific counts (skipped lines, ...)
+    metric: str | None = None      # what the paper reports; None: the objective's metric_name (cer, ...)
+    fingerprint: str | None = None  # identity of the data (module docstring); None for data made by hand
 
     def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss {self.loss!r} not one of {LOSSES}")
+        if self.loss not in OBJECTIVES:
+            raise ValueError(f"loss {self.loss!r} not one of {tuple(OBJECTIVES)}")
+        if self.metric is None:
+            object.__setattr__(self, "metric", OBJECTIVES[self.loss].metric_name)
         if not (len(self.inputs) == len(self.targets) == len(self.ids)):
             raise ValueError(f"{self.task}/{self.name}: {len(self.inputs)} inputs, {len(self.targets)} "
                              f"targets, {len(self.ids)} ids — they must match")

@@ -20,16 +20,20 @@ per process however many splits are loaded, and a file that changes gets a new s
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
 import time
 import urllib.request
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, writable
 
 MANIFEST_PATH = Path(__file__).resolve().parents[2] / "data" / "manifest.json"
 ENV_CACHE = "LSTM_SCRATCH_DATA"
@@ -90,11 +94,19 @@ def verify(path: Path, entry: dict, what: str) -> None:
         raise ChecksumError(f"{what}: {entry['path']} has sha256 {digest}, the manifest says {entry['sha256']}")
 
 
-def _copy_from(source: str, dest) -> None:
-    """Copy a mirror path, a file:// / http(s):// URL into the open binary file ``dest``."""
+def _copy_from(source: str, dest, name: str) -> None:
+    """Copy a mirror path, a file:// / http(s):// URL into the open binary file ``dest``; a URL that
+    cannot be read (offline, refused, 404, timeout) is a ValueError naming the file, the URL and the
+    variable to set."""
     if "://" in source:
-        with urllib.request.urlopen(source, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            shutil.copyfileobj(response, dest)
+        try:
+            with urllib.request.urlopen(source, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                shutil.copyfileobj(response, dest)
+        except (OSError, http.client.HTTPException) as err:     # URLError, HTTPError, timeouts, resets
+            hint = (f"check ${ENV_MIRROR} (= {mirror()})" if mirror() else
+                    f"offline? set ${ENV_MIRROR} to a directory laid out like shared/data (or its base URL)")
+            raise ValueError(f"cannot download {name} from {source} ({getattr(err, 'reason', err)}); "
+                             f"{hint}") from err
     else:
         with open(source, "rb") as fh:
             shutil.copyfileobj(fh, dest)
@@ -116,6 +128,14 @@ def _source_of(entry: dict) -> str:
     return str(local)
 
 
+def make_cache_folder(folder: Path) -> None:
+    """Create a folder of the cache, checking that files can be made in it; a ValueError names it and the
+    variable to set if not."""
+    if not writable(folder):
+        raise ValueError(f"the data cache is not writable: cannot create files in {folder}; set ${ENV_CACHE} "
+                         f"to a writable directory (the cache is {cache_dir()})")
+
+
 def fetch_file(entry: dict) -> Path:
     """A verified local copy of one manifest entry, fetching it into the cache if needed."""
     target = cache_dir() / "files" / entry["path"]
@@ -123,8 +143,8 @@ def fetch_file(entry: dict) -> Path:
         verify(target, entry, f"cached file {target} is damaged — delete it and fetch again")
         return target
     source = _source_of(entry)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, lambda fh: _copy_from(source, fh),
+    make_cache_folder(target.parent)
+    atomic_write(target, lambda fh: _copy_from(source, fh, entry["path"]),
                  verify=lambda tmp: verify(tmp, entry, f"fetched from {source}"))
     return target
 
@@ -176,6 +196,12 @@ def content_fingerprint(paths) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Derived data: ragged lists of arrays packed into one .npz, written atomically.
 
+def fingerprint(*keys: dict) -> str:
+    """A short (16 hex digits) sha256 of derived-cache keys: the identity of the data built from them
+    (source checksums + settings + feature version), recorded with every run."""
+    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def derived_path(task: str, split: str, key: dict) -> Path:
     """Cache file for derived data of (task, split) under settings ``key`` (JSON-serialisable)."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
@@ -183,14 +209,81 @@ def derived_path(task: str, split: str, key: dict) -> Path:
 
 
 def save_npz_atomic(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_cache_folder(path.parent)
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
+class DamagedCacheError(ValueError):
+    """A derived-cache file that cannot be read: truncated, altered, not an .npz, or a member missing."""
+
+
+# What a damaged .npz raises when opened or read: a truncated zip has no central directory (BadZipFile),
+# a flipped byte in a member fails the CRC-32 the zip stores for it, checked as the member is read to its
+# end (BadZipFile), a damaged .npy header is a ValueError, a missing member a KeyError.
+_DAMAGE = (zipfile.BadZipFile, EOFError, ValueError, KeyError, OSError, zlib.error)
+
+
 def read_npz(path: Path, names=None) -> dict:
-    """Arrays of a derived-cache file (all, or only ``names``: an .npz reads members lazily)."""
-    with np.load(path, allow_pickle=False) as cached:
-        return {k: cached[k] for k in (names or cached.files)}
+    """Arrays of a derived-cache file (all, or only ``names``: an .npz reads members lazily), each checked
+    against its stored CRC-32; a damaged file raises :class:`DamagedCacheError` naming it.
+
+    What ``np.load`` does, plus one check: each member is read to its end, because zipfile checks the
+    CRC-32 only there — an altered .npy header that shrinks the shape would otherwise pass unseen."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            arrays = {}
+            for name in names or [member.removesuffix(".npy") for member in archive.namelist()]:
+                with archive.open(f"{name}.npy") as member:
+                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+                    if member.read():
+                        raise ValueError(f"member {name}.npy has bytes after its array")
+            return arrays
+    except FileNotFoundError:
+        raise
+    except _DAMAGE as err:
+        raise DamagedCacheError(f"derived-cache file {path} is damaged ({type(err).__name__}: {err})") from err
+
+
+def load_derived(path: Path, build, names=None) -> dict:
+    """The arrays of derived-cache file ``path`` (all, or only ``names``), built first if it is missing,
+    or damaged — then with a warning naming it.
+
+    ``build()`` makes the data from its verified sources and writes ``path`` with :func:`save_npz_atomic`
+    (it may write sibling splits too); it returns the arrays, or None to have ``path`` read back. A damaged
+    file is never deleted, only replaced: processes that rebuild it at once each write a whole file under
+    a temporary name and the last rename wins, so every reader sees one complete file (deleting the
+    damaged one could delete the file another process has just rebuilt). If the rebuild fails, a
+    :class:`DamagedCacheError` names the file and what to do.
+    """
+    damage = None
+    try:
+        return read_npz(path, names)
+    except FileNotFoundError:
+        pass
+    except DamagedCacheError as err:
+        damage = err
+        warnings.warn(f"{err}; rebuilding it from its verified sources", stacklevel=3)
+    try:
+        built = build()
+        if built is None:
+            return read_npz(path, names)
+        return {k: built[k] for k in names} if names else built
+    except Exception as err:
+        if damage is None:
+            raise
+        raise DamagedCacheError(f"{damage}, and rebuilding it failed: {err} — fix that and run again (the "
+                                f"files under {path.parent} can always be deleted, they are rebuilt)") from err
+
+
+def derived_is_valid(path: Path) -> bool:
+    """True if ``path`` is an .npz whose zip directory reads (a cheap check, for ``data list``'s "cached":
+    it catches truncation; a flipped data byte is found by the CRC check of the next load, which rebuilds)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+    except _DAMAGE:
+        return False
+    return bool(members) and all(name.endswith(".npy") for name in members)
 
 
 def pack(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

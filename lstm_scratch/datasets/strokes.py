@@ -66,7 +66,7 @@ def add_training_statistics(arrays: dict, features: list[np.ndarray], texts: lis
 
 
 def ctc_split(task: str, split: str, raw: dict, train: dict, dtype, source: str, synthetic: bool,
-              notes: dict) -> Split:
+              notes: dict, fingerprint: str | None = None) -> Split:
     """Assemble a CTC :class:`Split` from cached raw lines and the training statistics/alphabet."""
     alphabet = str(train["alphabet"])
     features = store.unpack(raw["features"], raw["offsets"])
@@ -81,6 +81,7 @@ def ctc_split(task: str, split: str, raw: dict, train: dict, dtype, source: str,
     stats = {"mean": train["mean"], "std": train["std"]}
     return Split(task=task, name=split, inputs=standardise(features, stats, dtype), targets=targets,
                  ids=[str(i) for i in raw["ids"]], n_in=N_FEATURES, n_out=len(alphabet) + 1, loss="ctc",
-                 metric="cer", labels=(BLANK, *alphabet), synthetic=synthetic, source=source,
+                 labels=(BLANK, *alphabet), synthetic=synthetic, source=source,
                  normalisation=stats, notes={**notes, "characters_outside_alphabet": unknown,
-                                             "texts": [str(t) for t in raw["texts"]]})
+                                             "texts": [str(t) for t in raw["texts"]]},
+                 fingerprint=fingerprint)

@@ -226,11 +226,15 @@ def _build_cache(settings: SyntheticSettings) -> None:
         store.save_npz_atomic(store.derived_path("handwriting_synthetic", split, _key(settings, split)), arrays)
 
 
+def is_cached(settings: SyntheticSettings = SyntheticSettings()) -> bool:
+    """True if all three splits for ``settings`` are in the derived cache and readable (``data list``)."""
+    return all(store.derived_is_valid(store.derived_path("handwriting_synthetic", split, _key(settings, split)))
+               for split in ("train", "valid", "test"))
+
+
 def _cached(settings: SyntheticSettings, split: str) -> dict:
     path = store.derived_path("handwriting_synthetic", split, _key(settings, split))
-    if not path.is_file():
-        _build_cache(settings)
-    return store.read_npz(path)
+    return store.load_derived(path, lambda: _build_cache(settings))
 
 
 def load(split: str, dtype=np.float64, settings: SyntheticSettings = SyntheticSettings()):
@@ -241,4 +245,5 @@ def load(split: str, dtype=np.float64, settings: SyntheticSettings = SyntheticSe
     raw, train = _cached(settings, split), _cached(settings, "train")
     writers = sorted({str(i).split("-")[0] for i in raw["ids"]})
     return strokes.ctc_split("handwriting_synthetic", split, raw, train, dtype, SOURCE, True,
-                             {"writers": writers, "seed": settings.seed})
+                             {"writers": writers, "seed": settings.seed},
+                             store.fingerprint(_key(settings, split), _key(settings, "train")))

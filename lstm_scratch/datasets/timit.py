@@ -92,8 +92,10 @@ class _Source:
 def _raw_split(source: _Source, split: str, settings: MfccSettings) -> dict:
     """Unstandardised features + labels of one split, from the cache or computed and cached."""
     path = store.derived_path(source.task, split, source.key(split, settings))
-    if path.is_file():
-        return store.read_npz(path)
+    return store.load_derived(path, lambda: _build_split(source, split, settings, path))
+
+
+def _build_split(source: _Source, split: str, settings: MfccSettings, path: Path) -> dict:
     utterances = source.splits()[split]
     if not utterances:
         raise ValueError(f"{source.task} {split}: no utterances found under {source.root}")
@@ -114,10 +116,8 @@ def _raw_split(source: _Source, split: str, settings: MfccSettings) -> dict:
 
 def _train_statistics(source: _Source, settings: MfccSettings) -> dict:
     path = store.derived_path(source.task, "train", source.key("train", settings))
-    if path.is_file():
-        return store.read_npz(path, ("mean", "std"))    # only the two small arrays are read
-    raw = _raw_split(source, "train", settings)
-    return {"mean": raw["mean"], "std": raw["std"]}
+    # only the two small arrays are read
+    return store.load_derived(path, lambda: _build_split(source, "train", settings, path), ("mean", "std"))
 
 
 def load(task: str, split: str, root=None, dtype=np.float64, settings: MfccSettings = MfccSettings()) -> Split:
@@ -127,8 +127,9 @@ def load(task: str, split: str, root=None, dtype=np.float64, settings: MfccSetti
     if task == "timit":
         root = root or os.environ.get(ENV_ROOT)
         if not root:
-            raise FileNotFoundError(f"TIMIT (LDC93S1) is licensed and never downloaded: pass root= or set "
-                                    f"${ENV_ROOT} to your copy (the folder holding TRAIN/ and TEST/)")
+            raise FileNotFoundError(f"TIMIT (LDC93S1) is licensed and never downloaded: give its location — "
+                                    f"root= in Python, --root on the command line, or set ${ENV_ROOT} — "
+                                    f"to your copy (the folder holding TRAIN/ and TEST/)")
         root = Path(root).expanduser()
         if not root.is_dir():
             raise FileNotFoundError(f"TIMIT root {root} is not a directory")
@@ -141,5 +142,6 @@ def load(task: str, split: str, root=None, dtype=np.float64, settings: MfccSetti
             else f"TIMIT LDC93S1 at {root}")
     return Split(task=task, name=split, inputs=standardise(features, stats, dtype), targets=labels,
                  ids=[str(u) for u in raw["ids"]], n_in=settings.n_features, n_out=len(PHONES_61),
-                 loss="softmax", metric="frame_error", labels=PHONES_61, synthetic=False, source=what,
-                 normalisation=stats, notes={"dropped_untranscribed_frames": int(raw["dropped_frames"])})
+                 loss="softmax", labels=PHONES_61, synthetic=False, source=what,
+                 normalisation=stats, notes={"dropped_untranscribed_frames": int(raw["dropped_frames"])},
+                 fingerprint=store.fingerprint(source.key(split, settings), source.key("train", settings)))

@@ -1,0 +1,393 @@
+"""The paper's results section for one or more studies: ``write_report(studies, out_dir)`` writes
+
+* ``index.html`` — one self-contained page (figures embedded as base64 PNG): per study its definition,
+  trial counts (finished / early-stopped / diverged / failed / missing), CPU time, the Welch table,
+  the fANOVA shares, Figures 3–6 and a **scorecard** against the paper's findings; versions at the end;
+* ``report.md`` — the same tables in Markdown, linking the figure files;
+* ``figures/<study>_fig{3,4,5,6}[_<task>].{png,svg}`` and the tables as CSV (``<study>_counts.csv``,
+  ``<study>_comparison.csv``, ``<study>_importance.csv``, ``scorecard.csv``).
+
+Every input is checked before anything is written; each file is written atomically.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import atomic_write
+from . import importance as imp_mod
+from .stats import ENDED, check_table, compare, scored
+from .table import task_info
+
+MIN_IMPORTANCE_TRIALS = 20      # below this a forest of 64 trees on 4 dimensions says little
+LITTLE_INTERACTION = 0.20       # "little interaction": all interactions together < 20 % of the variance
+BEST_LR_SPREAD = 1.0            # "N does not move the best η": the best η varies < 1 decade across N
+
+
+def _name(definition: dict, index: int) -> str:
+    """A file-name-safe name: the definition's ``name``, else the last part of its ``path``."""
+    for key in ("name", "path"):
+        if definition.get(key):
+            path = Path(str(definition[key]))
+            name = path.stem if path.suffix in (".csv", ".jsonl") else path.name
+            return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or f"study{index + 1}"
+    return f"study{index + 1}"
+
+
+def _archs(definition: dict, df) -> list:
+    return list(definition.get("archs") or definition.get("architectures") or df["arch"].unique())
+
+
+def _check(studies) -> list:
+    """The studies as [(name, definition, df)], or a ValueError naming the bad one."""
+    if isinstance(studies, tuple) and len(studies) == 2 and isinstance(studies[0], dict):
+        studies = [studies]
+    if not isinstance(studies, (list, tuple)) or not studies:
+        raise ValueError("write_report needs a list of (definition, DataFrame) pairs, one per study")
+    checked, names = [], set()
+    for i, study in enumerate(studies):
+        if not (isinstance(study, (list, tuple)) and len(study) == 2 and isinstance(study[0], dict)):
+            raise ValueError(f"study #{i + 1}: not a study — give (definition dict as in study.json, "
+                             f"DataFrame from Study.to_dataframe()), got {type(study).__name__}")
+        definition, df = study
+        if "task" not in definition:
+            raise ValueError(f"study #{i + 1}: the definition has no 'task'; is this a study.json?")
+        check_table(df)
+        if not df["outcome"].isin(ENDED).any():
+            raise ValueError(f"study #{i + 1} ({definition['task']}): empty — no trial has ended yet "
+                             f"({len(df)} rows); run it ('lstm-odyssey search run STUDY') before reporting")
+        name = _name(definition, i)
+        while name in names:
+            name += f"_{i + 1}"
+        names.add(name)
+        checked.append((name, definition, df))
+    return checked
+
+
+def counts(definition: dict, df):
+    """Per architecture: trials expected, finished, early_stopped, diverged, failed, missing (not yet
+    ended: pending, running or absent), CPU hours."""
+    expected = definition.get("trials")
+    rows = []
+    for arch in _archs(definition, df):
+        of = df[df["arch"] == arch]
+        row = {"arch": arch, "expected": int(expected) if expected else len(of)}
+        row.update({o: int((of["outcome"] == o).sum()) for o in ENDED})
+        row["missing"] = max(0, row["expected"] - sum(row[o] for o in ENDED))
+        row["cpu_hours"] = float(of["cpu_seconds"].astype(float).sum() / 3600) if "cpu_seconds" in of else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def scorecard(task: str, comparison, pooled, lower_is_better: bool = True):
+    """The paper's findings against this study, one row each: finding, what this study found, verdict
+    (agrees / disagrees / not testable) and why not testable. ``comparison``: the task's rows of
+    :func:`.stats.compare`; ``pooled``: the task's pooled :class:`.importance.Importance`, or None when
+    there were too few trials. The thresholds that turn "little" into a test are module constants."""
+    rows = comparison.set_index("arch")
+    has_base = "V" in rows.index and rows.loc["V", "n_best"] >= 2
+    out = []
+
+    def add(finding, found, ok, testable=True, why=""):
+        out.append({"task": task, "finding": finding, "this study": found,
+                    "verdict": ("agrees" if ok else "disagrees") if testable else "not testable", "note": why})
+
+    def welch(arch):
+        """(row, text) of arch against V, or (None, why not)."""
+        if arch not in rows.index:
+            return None, f"{arch} is not in this study"
+        if not has_base:
+            return None, "vanilla (V) is missing or has fewer than 2 best trials"
+        r = rows.loc[arch]
+        if r["n_best"] < 2 or not np.isfinite(r["p"]):
+            return None, f"{arch} has {int(r['n_best'])} best trial(s); Welch needs at least 2 per side"
+        return r, f"{arch} − V = {r['best10_mean'] - rows.loc['V', 'best10_mean']:+.3g}, p = {r['p']:.2g}"
+
+    for arch, worse in (("NFG", True), ("NOAF", True), ("CIFG", False), ("NP", False)):
+        r, found = welch(arch)
+        claim = f"{arch} significantly worse than V" if worse else f"{arch} not significantly different from V"
+        if r is None:
+            add(claim, "—", False, False, found)
+        else:
+            add(claim, found, (r["direction"] == "worse") if worse else not r["significant"])
+    others = [a for a in rows.index if a != "V" and welch(a)[0] is not None]
+    better = [a for a in others if rows.loc[a, "direction"] == "better"]
+    if others:
+        add("no variant significantly better than V",
+            f"better: {', '.join(better)}" if better else f"none of {len(others)} better", not better)
+    else:
+        add("no variant significantly better than V", "—", False, False, "no variant comparable with V")
+
+    why = "" if pooled is not None else f"fewer than {MIN_IMPORTANCE_TRIALS} trials for fANOVA"
+    main = pooled.main if pooled is not None else {}
+    claim = "η has the largest share of variance"
+    if "lr" in main:
+        top = max(main, key=main.get)
+        add(claim, f"η {main['lr']:.1%}; largest: {top} {main[top]:.1%}", top == "lr")
+    else:
+        add(claim, "—", False, False, why or "η is fixed in this study")
+    claim = "η > 2/3 of the variance on JSB"
+    if task == "jsb" and "lr" in main:
+        add(claim, f"η {main['lr']:.1%}", main["lr"] > 2 / 3)
+    else:
+        add(claim, "—", False, False, why or f"the claim is about JSB; this task is {task}")
+    claim = "momentum < 1 % of the variance"
+    if "one_minus_momentum" in main:
+        add(claim, f"1 − m {main['one_minus_momentum']:.2%}", main["one_minus_momentum"] < 0.01)
+    else:
+        add(claim, "—", False, False, why or "momentum is fixed in this study")
+    claim = f"little interaction (all interactions < {LITTLE_INTERACTION:.0%} of the variance)"
+    if pooled is not None:
+        add(claim, f"{pooled.interactions:.1%} (pairs {sum(pooled.pairs.values()):.1%}, higher order "
+                   f"{pooled.higher_order:.1%})", pooled.interactions < LITTLE_INTERACTION)
+    else:
+        add(claim, "—", False, False, why)
+    claim = f"hidden size does not move the best η (it moves < {BEST_LR_SPREAD:g} decade across N)"
+    if pooled is not None and {"lr", "hidden"} <= set(pooled.names):
+        spread = best_lr_spread(pooled, lower_is_better)
+        add(claim, f"the best η spans {spread:.2f} decades across N", spread < BEST_LR_SPREAD)
+    else:
+        add(claim, "—", False, False, why or "η or N is fixed in this study")
+    return pd.DataFrame(out, columns=["task", "finding", "this study", "verdict", "note"])
+
+
+def best_lr_spread(imp, lower_is_better: bool = True, n: int = 20) -> float:
+    """How far the best η moves with N: on the joint marginal a(η, N) (n × n grid), the η that is best
+    for each N; the range of log10 of those η, in decades."""
+    grid_lr, _, mean = imp.joint_marginal("lr", "hidden", n)
+    best = (np.argmin if lower_is_better else np.argmax)(mean, axis=0)
+    logs = np.log10(grid_lr[best])
+    return float(logs.max() - logs.min())
+
+
+def space_from_definition(definition: dict) -> dict:
+    """The analysed box from the study's space ({name: {dist, low, high, …}} as in study.json): a
+    narrowed range replaces the paper's; a fixed dimension gets lo == hi and is dropped by fANOVA."""
+    space = definition.get("space") or {}
+    out = {}
+    for column, (label, _, log) in imp_mod.PAPER_SPACE.items():
+        source = "momentum" if column == "one_minus_momentum" else column
+        dim = space.get(source)
+        if not isinstance(dim, dict):
+            continue
+        if dim.get("dist") == "fixed":
+            out[column] = (label, (0.0, 0.0), log)
+        elif dim.get("low") is not None and dim.get("high") is not None:
+            lo, hi = float(dim["low"]), float(dim["high"])
+            out[column] = (label, (1 - hi, 1 - lo) if source == "momentum" else (lo, hi), log)
+    return out
+
+
+def analyse(name, definition, df, top=0.10, alpha=0.05, n_trees=64, seed=0) -> dict:
+    """Every table and fANOVA of one study (no files): counts, comparison, per-task importances."""
+    task_names = sorted(df["task"].unique())
+    directions = {task_info(t)["lower_is_better"] for t in task_names}
+    if len(directions) > 1:
+        raise ValueError(f"study {name}: its tasks {task_names} have metrics of opposite directions; "
+                         "report them as separate studies")
+    lower_is_better = directions.pop()
+    archs = set(df["arch"])
+    comparison = compare(df, baseline="V" if "V" in archs else None, top=top, alpha=alpha,
+                         lower_is_better=lower_is_better)
+    space = space_from_definition(definition)
+    options = dict(space=space, n_trees=n_trees, seed=seed, lower_is_better=lower_is_better,
+                   min_trials=MIN_IMPORTANCE_TRIALS)
+    importances = imp_mod.study_importance(df, **options)
+    time_column = "cpu_seconds" if "cpu_seconds" in df.columns and df["cpu_seconds"].notna().any() else None
+    times = imp_mod.study_importance(df, target=time_column, per_arch=False, **options) if time_column else {}
+    cards = [scorecard(t, comparison[comparison["task"] == t], importances.get((t, "pooled")), lower_is_better)
+             for t in task_names]
+    count = counts(definition, df)
+    return {"name": name, "definition": definition, "df": df, "tasks": task_names, "counts": count,
+            "comparison": comparison, "importances": importances, "times": times,
+            "importance_table": imp_mod.importance_table(importances),
+            "scorecard": pd.concat(cards, ignore_index=True), "lower_is_better": lower_is_better,
+            "synthetic": (any(task_info(t)["synthetic"] for t in task_names)
+                          or ("synthetic" in df.columns and bool((df["synthetic"] == True).any()))),  # noqa: E712
+            "missing": int(count["missing"].sum()), "expected": int(count["expected"].sum()),
+            "cpu_hours": float(count["cpu_hours"].sum()), "top": top, "alpha": alpha}
+
+
+def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
+    """Write Figures 3–6 of one study; [(caption, png path)]."""
+    from . import figures
+    name, out = study["name"], []
+    banner = " — SYNTHETIC STAND-IN DATA" if study["synthetic"] else ""
+    table = scored(study["df"], study["lower_is_better"])
+    for task in study["tasks"]:
+        info = task_info(task)
+        title = f"{name}: {info['title']}{banner}"
+        rows = study["comparison"][study["comparison"]["task"] == task]
+        fig = figures.figure3(table[table["task"] == task], rows, info["label"], title,
+                              baseline="V" if "V" in set(rows["arch"]) else None, top=study["top"],
+                              lower_is_better=study["lower_is_better"])
+        suffix = f"_{task}" if len(study["tasks"]) > 1 else ""
+        out.append((f"Fig. 3 — {task}: test {info['label']} by architecture",
+                    figures.save(fig, fig_dir / f"{name}_fig3{suffix}")[0]))
+    pooled = [(t, study["importances"][(t, "pooled")]) for t in study["tasks"] if (t, "pooled") in study["importances"]]
+    if pooled:
+        title = f"{name}{banner}"
+        panels = [(t, imp, study["times"].get((t, "pooled")), task_info(t)["label"]) for t, imp in pooled]
+        out.append(("Fig. 4 — fANOVA marginals (all architectures pooled)",
+                    figures.save(figures.figure4(panels, title), fig_dir / f"{name}_fig4")[0]))
+        out.append(("Fig. 5 — shares of variance (all architectures pooled)",
+                    figures.save(figures.figure5(pooled, title), fig_dir / f"{name}_fig5")[0]))
+        for t, imp in pooled:
+            if len(imp.names) >= 2:
+                suffix = f"_{t}" if len(pooled) > 1 else ""
+                out.append((f"Fig. 6 — {t}: pairs of hyperparameters (all architectures pooled)",
+                            figures.save(figures.figure6(imp, t, title, task_info(t)["label"]),
+                                         fig_dir / f"{name}_fig6{suffix}")[0]))
+    return out
+
+
+def _versions() -> dict:
+    import matplotlib
+    import pandas
+    import scipy
+    import sklearn
+
+    from .. import __version__
+    from ..provenance import code_version
+    return {"lstm_scratch": __version__, "code": code_version(), "python": platform.python_version(),
+            "numpy": np.__version__, "pandas": pandas.__version__, "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__}
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda handle: handle.write(text), binary=False)
+
+
+def _write_csv(path: Path, frame) -> None:
+    atomic_write(path, lambda handle: frame.to_csv(handle, index=False), binary=False)
+
+
+def _status(study: dict) -> str:
+    """The sentence on completeness (and synthetic data) shown on every page of a study."""
+    definition = study["definition"]
+    made = ", ".join(f"{k} {v}" for k, v in (("created", definition.get("created")),
+                                            ("code", (definition.get("provenance") or {}).get("code_version")))
+                     if v)
+    text = (f"{study['expected'] - study['missing']} of {study['expected']} trials ended; "
+            f"total CPU time {study['cpu_hours']:.2f} h{' (' + made + ')' if made else ''}.")
+    if study["missing"]:
+        text += f" UNFINISHED: {study['missing']} trial(s) missing (not yet run); results may change."
+    if study["synthetic"]:
+        text += " SYNTHETIC STAND-IN: this study ran on generated data, not the paper's corpus."
+    return text
+
+
+def write_report(studies, out_dir, top: float = 0.10, alpha: float = 0.05, n_trees: int = 64,
+                 seed: int = 0) -> Path:
+    """Write the report of ``studies`` ([(definition, DataFrame)], module docstring) into ``out_dir``;
+    returns the path of index.html. Bad input raises ``ValueError`` before anything is written."""
+    checked = _check(studies)
+    versions = _versions()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: exists and is not a directory; choose another --out")
+    analysed = [analyse(name, d, df, top, alpha, n_trees, seed) for name, d, df in checked]
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    for study in analysed:
+        study["figures"] = _figures(study, fig_dir)
+        for what in ("counts", "comparison", "importance_table"):
+            _write_csv(out_dir / f"{study['name']}_{what.replace('_table', '')}.csv", study[what])
+    _write_csv(out_dir / "scorecard.csv",
+               pd.concat([s["scorecard"].assign(study=s["name"]) for s in analysed], ignore_index=True))
+    settings = (f"Best {top:.0%} of each architecture's trials chosen by validation metric, scored on the test "
+                f"metric; Welch's t-test against V at α = {alpha} (Bonferroni beside it). Diverged and failed "
+                "trials count as trials with the worst finite score of their task (lstm_scratch.analysis.stats). "
+                f"fANOVA: scikit-learn random forest, {n_trees} trees, bootstrap, all dimensions per split, "
+                f"leaves of 1 sample, seed {seed}; exact marginals over the trees' leaf partitions under the uniform "
+                "measure on the search box, with η, N and 1 − m in log10 space (as sampled); diverged trials "
+                "with the worst score, failed trials left out; all architectures pooled per task.")
+    _write_text(out_dir / "report.md", _markdown(analysed, settings, versions, out_dir))
+    index = out_dir / "index.html"
+    _write_text(index, _html(analysed, settings, versions, out_dir))
+    return index
+
+
+def _fmt(frame):
+    return frame.round(4)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "—" if not np.isfinite(value) else f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def _md_table(frame) -> str:
+    """A GitHub-flavoured Markdown table (pandas' to_markdown needs the optional ``tabulate``)."""
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _markdown(analysed, settings, versions, out_dir: Path) -> str:
+    lines = ["# LSTM: A Search Space Odyssey — study report", ""]
+    if any(s["synthetic"] for s in analysed):
+        lines += ["**SYNTHETIC STAND-IN DATA in at least one study — not the paper's corpus.**", ""]
+    lines += [settings, ""]
+    for s in analysed:
+        lines += [f"## {s['name']} ({', '.join(s['tasks'])})", "", f"**{_status(s)}**", "",
+                  "### Scorecard against the paper", "", _md_table(s["scorecard"]), "",
+                  "### Trials", "", _md_table(s["counts"]), "",
+                  "### Architectures against vanilla (Welch)", "", _md_table(s["comparison"]), ""]
+        table = s["importance_table"]
+        if len(table):
+            lines += ["### fANOVA: fraction of variance", "",
+                      _md_table(table[table["kind"] != "pair"]), ""]
+        for caption, png in s["figures"]:
+            rel = png.relative_to(out_dir).as_posix()
+            lines += [f"![{caption}]({rel})", f"*{caption}* ([SVG]({Path(rel).with_suffix('.svg').as_posix()}))", ""]
+        lines += ["### Definition", "", "```json", json.dumps(s["definition"], indent=1, default=str), "```", ""]
+    lines += ["## Versions", "", *[f"- {k}: {v}" for k, v in versions.items()], ""]
+    return "\n".join(lines)
+
+
+_CSS = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
+        "font-size:13px;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px}th{background:#eee}"
+        ".warn{background:#fde0dc;border:1px solid #d62728;padding:0.5em;font-weight:bold}"
+        "img{max-width:100%}pre{background:#f6f6f6;padding:0.5em;font-size:12px}")
+
+
+def _html_table(frame) -> str:
+    return _fmt(frame).to_html(index=False, na_rep="—", border=0, escape=True)
+
+
+def _html(analysed, settings, versions, out_dir: Path) -> str:
+    esc = html.escape
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>LSTM Odyssey study report</title>",
+             f"<style>{_CSS}</style></head><body><h1>LSTM: A Search Space Odyssey — study report</h1>"]
+    if any(s["synthetic"] for s in analysed):
+        parts.append("<p class='warn'>SYNTHETIC STAND-IN DATA in at least one study below — not the paper's "
+                     "corpus.</p>")
+    parts.append(f"<p>{esc(settings)}</p>")
+    for s in analysed:
+        warn = s["missing"] or s["synthetic"]
+        parts += [f"<h2>{esc(s['name'])} ({esc(', '.join(s['tasks']))})</h2>",
+                  f"<p class='{'warn' if warn else ''}'>{esc(_status(s))}</p>",
+                  "<h3>Scorecard against the paper</h3>", _html_table(s["scorecard"]),
+                  "<h3>Trials</h3>", _html_table(s["counts"]),
+                  "<h3>Architectures against vanilla (Welch)</h3>", _html_table(s["comparison"])]
+        table = s["importance_table"]
+        if len(table):
+            parts += ["<h3>fANOVA: fraction of variance</h3>", _html_table(table[table["kind"] != "pair"]),
+                      "<details><summary>pairwise interactions</summary>",
+                      _html_table(table[table["kind"] == "pair"]), "</details>"]
+        for caption, png in s["figures"]:
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"
+                         f"<figcaption>{esc(caption)}</figcaption></figure>")
+        parts += ["<h3>Definition</h3>", f"<pre>{esc(json.dumps(s['definition'], indent=1, default=str))}</pre>"]
+    parts += ["<h2>Versions</h2><ul>", *[f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in versions.items()],
+              "</ul></body></html>"]
+    return "\n".join(parts)

@@ -1,0 +1,262 @@
+"""A run directory and its policy: what ``lstm-odyssey train --out DIR`` (or a study's trial) may do
+with what is already there, the checkpoint format, and the lock that keeps a second process out.
+
+A run directory holds
+
+* ``record.json`` — the run record (:mod:`.records`), written once, when the run ends;
+* ``checkpoint.npz`` — the state after the last finished epoch (parameters, velocity, best
+  parameters as arrays; configuration, history and random-generator states as JSON under
+  ``__state__``), rewritten after every epoch; ``--resume`` continues from it;
+* ``params.npz`` — the best-validation parameters in :meth:`lstm_scratch.network.Network.save`'s
+  format (``Network.from_file`` reads it), written when the run ends with a test score;
+* ``.lock`` — present while a process runs here (its host and pid inside; see :func:`locked`).
+
+Every file is written atomically (temporary name + ``os.replace``): a reader sees the old file or the
+new one, never half of one, even when the run is killed while writing.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import numbers
+import os
+import socket
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_write
+from .checks import config_diff
+from .records import HISTORY, jsonable, now, read_json
+
+CHECKPOINT_FORMAT = "lstm_scratch.checkpoint/1"
+RECORD_NAME, CHECKPOINT_NAME, PARAMS_NAME, LOCK_NAME = "record.json", "checkpoint.npz", "params.npz", ".lock"
+EXTENSIBLE = ("max_epochs", "patience")      # the limits a resumed run may raise (nothing else may change)
+
+
+# ------------------------------------------------------------------------------------ the directory
+def check_out(out) -> Path:
+    """``out`` as a Path, refused with a clear ``ValueError`` before anything is written if a run could
+    not write there: an empty name, a path through a file, a directory without write permission."""
+    if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
+        raise ValueError(f"out={out!r}: give the run directory as a non-empty path")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a directory; choose another --out")
+    existing = out
+    while not existing.exists():                       # the nearest ancestor that exists
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{out}: cannot be created, {existing} is a file; choose another --out")
+    try:                                               # a real write: root ignores permission bits, and
+        fd, probe = tempfile.mkstemp(prefix=".probe.", dir=existing)   # read-only mounts ignore them
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"{out}: cannot write in {existing} ({err.strerror or err}); choose another --out "
+                         "or fix its permissions") from err
+    return out
+
+
+def no_checkpoint(out: Path) -> ValueError:
+    """The error for ``--resume`` where no epoch has finished, so there is nothing to continue."""
+    return ValueError(f"{out / CHECKPOINT_NAME}: no checkpoint to resume from (no epoch of a run in "
+                      f"{out} has finished); start the run afresh: the same command without --resume, "
+                      "with --task and the other options")
+
+
+def check_run_dir(out: Path, resume: bool, config: dict | None = None) -> bool:
+    """The policy of ``train``, checked before anything is written: True if ``out`` holds a checkpoint
+    to continue, False for a fresh run. Refuses to overwrite an ended run or to restart a started one,
+    saying what to do instead. A run that failed before its first checkpoint may start afresh (its
+    record is then replaced); one that failed later is continued with ``resume``. An ended run
+    (finished or early-stopped) may be continued with ``resume`` when ``config`` raises its
+    ``max_epochs`` or ``patience`` (see :func:`compare_config`)."""
+    record, checkpoint = out / RECORD_NAME, out / CHECKPOINT_NAME
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a directory; choose another --out")
+    outcome = None
+    if record.exists():
+        try:
+            saved = read_json(record)
+        except ValueError as err:
+            raise ValueError(f"{err}; delete {out} to start the run again, or choose another --out") from err
+        outcome = saved.get("outcome") if isinstance(saved, dict) else None
+        if outcome != "failed" and not (resume and outcome in ("finished", "early_stopped")
+                                        and config is not None and checkpoint.is_file()
+                                        and _extends(checkpoint, config)):
+            raise ValueError(f"{record}: this run has already ended ({outcome}); to run it again delete "
+                             f"{out}, or choose another --out (a finished run can be extended: --resume "
+                             "with a higher --max-epochs or --patience)")
+    if not checkpoint.is_file():
+        if resume:
+            raise no_checkpoint(out)
+        return False                      # fresh, or failed before its first checkpoint: start afresh
+    if not resume:
+        what = "failed after its last checkpoint" if outcome == "failed" else "was started here"
+        raise ValueError(f"{checkpoint}: a run {what}; continue it with --resume, or delete {out} to "
+                         "start it again, or choose another --out")
+    return True
+
+
+def _extends(checkpoint: Path, config: dict) -> bool:
+    return compare_config(load_checkpoint(checkpoint, arrays=False)[1]["config"], config, checkpoint) is not None
+
+
+def compare_config(saved: dict, wanted: dict, where, extend: bool = True) -> dict | None:
+    """None if ``wanted`` is the configuration ``saved`` in ``where`` (a checkpoint or record); with
+    ``extend``, the raised limits {max_epochs, patience} if it differs from it only by raising them.
+    Anything else — another field, a lowered limit — is a ``ValueError`` listing (saved, wanted)."""
+    diff = config_diff(saved, wanted)
+    diff.update({k: (v, None) for k, v in saved.items() if k not in wanted})
+    if not diff:
+        return None
+    if extend and set(diff) <= set(EXTENSIBLE):
+        lowered = {k: d for k, d in diff.items() if not (isinstance(d[0], int) and d[1] > d[0])}
+        if not lowered:
+            return {k: wanted[k] for k in EXTENSIBLE}
+        raise ValueError(f"{where}: a run can be extended, not shortened: {lowered} (field: (saved, now)) "
+                         "would lower its limits")
+    raise ValueError(f"{where}: the checkpoint was made with another configuration (field: (saved, now)) "
+                     f"{diff}" + ("; on resume only max_epochs and patience may be raised" if extend else ""))
+
+
+def set_aside(path: Path, why: str) -> Path:
+    """Rename a damaged file out of the way (``record.json`` -> ``record.json.<why>-<UTC time>``) so the
+    run can go on without it and the file stays for inspection; return the new path."""
+    target = path.with_name(f"{path.name}.{why}-{now().replace(':', '')}")
+    os.replace(path, target)
+    return target
+
+
+# ------------------------------------------------------------------------------------ the lock
+class RunLocked(ValueError):
+    """Another process holds the run directory's lock; ``holder`` says who (host, pid, since)."""
+
+    def __init__(self, out: Path, holder: dict):
+        self.out, self.holder = out, holder
+        who = (f"process {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}" if holder
+               else "another process (it has not written its name yet)")
+        super().__init__(f"{out}: another run is using this directory ({who}); wait for it to end, or "
+                         "choose another --out")
+
+
+@contextmanager
+def locked(out: Path):
+    """Hold an exclusive lock on the run directory ``out`` (created if need be) for the ``with`` block:
+    ``fcntl.flock`` on ``out/.lock``, which names the holder. A second process — or a second trial in
+    this process — gets :class:`RunLocked` at once. The kernel drops the lock when the holder dies, so
+    a killed run never leaves the directory locked. The lock file is removed on release; since a waiter
+    may have opened the old file just before, a lock counts only if the file it locked is still the
+    one at ``out/.lock``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(fd)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            raise RunLocked(out, _holder(path)) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)                      # we locked a file its holder had just removed: try again
+    try:
+        # Written in place, not atomically: replacing the file would replace the inode we hold locked.
+        text = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": now()}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text, 0)
+        yield path
+    finally:
+        try:
+            os.unlink(path)               # while still holding it: see the docstring
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _holder(path: Path) -> dict:
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8") or "{}")
+        return holder if isinstance(holder, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+def _is_number(v):
+    return v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool))
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_rng(v):
+    return isinstance(v, dict) and isinstance(v.get("bit_generator"), str) and isinstance(v.get("state"), dict)
+
+
+# What a checkpoint's JSON state and arrays must hold, checked in one place (a hand-edited or foreign
+# checkpoint then names the key instead of failing with a raw KeyError deep in the trainer).
+CHECKPOINT_STATE = {
+    "config": lambda v: isinstance(v, dict),
+    "history": lambda v: isinstance(v, dict) and all(isinstance(v.get(k), list)
+                                                     and all(_is_number(x) for x in v[k]) for k in HISTORY)
+    and len({len(v[k]) for k in HISTORY}) == 1,
+    "best_epoch": lambda v: v is None or _is_int(v), "best_metric": _is_number,
+    "order_rng": _is_rng, "noise_rng": _is_rng,
+    "wall_seconds": lambda v: v is not None and _is_number(v), "cpu_seconds": lambda v: v is not None and _is_number(v),
+    "sessions": _is_int, "started": lambda v: isinstance(v, str),
+}
+CHECKPOINT_OPTIONAL = {"extensions": lambda v: isinstance(v, list) and all(isinstance(e, dict) for e in v)}
+CHECKPOINT_ARRAYS = ("params", "velocity", "best_params")
+
+
+def save_checkpoint(path: str | os.PathLike, arrays: dict, state: dict) -> None:
+    """Arrays by name plus a JSON ``state`` in one .npz file, atomically."""
+    blob = json.dumps(jsonable({"format": CHECKPOINT_FORMAT, **state}), allow_nan=False)
+    atomic_write(path, lambda handle: np.savez(handle, __state__=blob, **arrays))
+
+
+def load_checkpoint(path: str | os.PathLike, arrays: bool = True) -> tuple[dict, dict]:
+    """(arrays, state) from :func:`save_checkpoint`, checked against ``CHECKPOINT_STATE`` and
+    ``CHECKPOINT_ARRAYS``; ``ValueError`` naming the file (and the key) if it is damaged.
+    ``arrays=False`` reads only the small JSON state (the .npz members are read lazily) and gives {}."""
+    def damaged(problem):
+        return ValueError(f"{path}: {problem}; delete {Path(path).parent} to start the run again, or point "
+                          "--out at the right directory")
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            state = json.loads(str(saved["__state__"]))
+            loaded = {name: saved[name] for name in saved.files if name != "__state__"} if arrays else {}
+    except FileNotFoundError:
+        raise
+    except Exception as err:   # zip, npy and JSON errors come in many types; all mean "unreadable"
+        raise damaged(f"unreadable checkpoint ({type(err).__name__}: {err})") from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        got = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint (format {got!r}); "
+                         f"delete {Path(path).parent} or choose another --out")
+    for key, test in (*CHECKPOINT_STATE.items(), *CHECKPOINT_OPTIONAL.items()):
+        if key not in state:
+            if key in CHECKPOINT_STATE:
+                raise damaged(f"the checkpoint's state has no {key!r}")
+        elif not test(state[key]):
+            raise damaged(f"the checkpoint's {key!r} has an unusable value {state[key]!r:.80}")
+    for name in CHECKPOINT_ARRAYS if arrays else ():
+        if name not in loaded:
+            raise damaged(f"the checkpoint has no array {name!r}")
+        if loaded[name].ndim != 1 or loaded[name].dtype.kind != "f":
+            raise damaged(f"the checkpoint's array {name!r} is {loaded[name].dtype} {loaded[name].shape}, "
+                          "not a vector of floats")
+    return loaded, state

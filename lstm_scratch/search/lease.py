@@ -1,0 +1,158 @@
+"""A trial's lease: who is running it, kept fresh by a heartbeat, so a study can tell a running trial
+from one whose worker died.
+
+``trials/<ID>/lease.json`` names the holder (host, pid, a random token) and the time of its last
+heartbeat. A lease is *stale* — the trial is runnable again — when
+
+* its holder ran on this host and that process is gone (a SIGKILLed worker: seen at once), or
+* its heartbeat is older than the study's timeout (a dead node, a frozen process, another host).
+
+Taking, refreshing and releasing a lease happen under ``fcntl.flock`` on ``trials/<ID>/.lease.lock``
+(a short critical section), so two workers that both see a stale lease cannot both take it. The
+trainer's own lock on the run directory (:func:`lstm_scratch.rundir.locked`) still guards the run
+itself; the lease is what other hosts and ``status`` can see.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..atomic import atomic_write
+
+LEASE_NAME, LEASE_LOCK_NAME = "lease.json", ".lease.lock"
+
+
+def read_lease(trial_dir: Path) -> dict | None:
+    """The lease in ``trial_dir``, or None (absent or unreadable — a half-written lease cannot exist,
+    writes are atomic, so unreadable means foreign: it protects nothing)."""
+    try:
+        lease = json.loads((Path(trial_dir) / LEASE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(lease, dict) and isinstance(lease.get("pid"), int) and isinstance(lease.get("heartbeat"), (int, float))
+    return lease if ok else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:             # exists, owned by someone else
+        return True
+    # A zombie (killed child not yet reaped by its parent) still answers kill(0) but runs nothing.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def is_stale(lease: dict, timeout: float, now: float | None = None) -> bool:
+    """Whether ``lease``'s holder is dead: same host and its pid gone, or no heartbeat for ``timeout`` s."""
+    now = time.time() if now is None else now
+    if lease.get("host") == socket.gethostname() and not _process_alive(lease["pid"]):
+        return True
+    return now - lease["heartbeat"] > timeout
+
+
+def live_lease(trial_dir: Path, timeout: float) -> dict | None:
+    """The lease in ``trial_dir`` if its holder is alive, else None."""
+    lease = read_lease(trial_dir)
+    return lease if lease is not None and not is_stale(lease, timeout) else None
+
+
+def clear_stale(trial_dir: Path, timeout: float) -> dict | None:
+    """Remove the lease of ``trial_dir`` if its holder is dead, and return it (else None): the driver
+    counts each lost worker once this way."""
+    trial_dir = Path(trial_dir)
+    if not (trial_dir / LEASE_NAME).exists():
+        return None
+    with _critical(trial_dir):
+        if not (trial_dir / LEASE_NAME).exists():
+            return None
+        lease = read_lease(trial_dir)
+        if lease is not None and not is_stale(lease, timeout):
+            return None
+        (trial_dir / LEASE_NAME).unlink(missing_ok=True)
+        return lease or {}
+
+
+@contextmanager
+def _critical(trial_dir: Path):
+    fd = os.open(Path(trial_dir) / LEASE_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                    # closing drops the flock
+
+
+class Lease:
+    """A lease held by this process; :meth:`release` (or the ``with`` block's end) gives it back.
+    A heartbeat thread rewrites the lease every ``heartbeat`` seconds while it is held."""
+
+    def __init__(self, trial_dir: Path, heartbeat: float, labels: dict):
+        self.dir, self.heartbeat = Path(trial_dir), float(heartbeat)
+        self.content = {"host": socket.gethostname(), "pid": os.getpid(), "token": secrets.token_hex(8),
+                        "acquired": time.time(), "heartbeat": time.time(), **labels}
+        self.lost = False               # set when another worker took the lease over (we were deemed dead)
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _write(self) -> None:
+        self.content["heartbeat"] = time.time()
+        text = json.dumps(self.content)
+        atomic_write(self.dir / LEASE_NAME, lambda handle: handle.write(text), binary=False)
+
+    def _ours(self) -> bool:
+        lease = read_lease(self.dir)
+        return lease is not None and lease.get("token") == self.content["token"]
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            try:
+                with _critical(self.dir):
+                    if not self._ours():
+                        self.lost = True
+                        return
+                    self._write()
+            except OSError:             # a hiccup of a network file system: try again next beat
+                pass
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with _critical(self.dir):
+            if self._ours():
+                (self.dir / LEASE_NAME).unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def acquire(trial_dir: Path, *, timeout: float, heartbeat: float, labels: dict | None = None) -> Lease | None:
+    """Take the lease of ``trial_dir`` (created if need be) if it is free or stale, and start its
+    heartbeat; None if a live holder has it."""
+    trial_dir = Path(trial_dir)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    lease = Lease(trial_dir, heartbeat, labels or {})
+    with _critical(trial_dir):
+        current = read_lease(trial_dir)
+        if current is not None and not is_stale(current, timeout):
+            return None
+        lease._write()
+    lease._thread = threading.Thread(target=lease._beat, name=f"lease-heartbeat {trial_dir.name}", daemon=True)
+    lease._thread.start()
+    return lease

@@ -1,0 +1,243 @@
+"""The paper's search space (SPEC §7) in one place, and how one trial's hyperparameters are drawn.
+
+Source: Greff et al., *LSTM: A Search Space Odyssey*, §IV ("Experimental setup"): per trial,
+independently,
+
+    N  ~ log-uniform on [20, 200], rounded        hidden blocks per direction
+    η  ~ log-uniform on [1e-6, 1e-2]               learning rate
+    m  = 1 − u,  u ~ log-uniform on [0.01, 1]      momentum, so m ∈ [0, 0.99]
+    σ  ~ uniform on [0, 1]                          std of the Gaussian input noise
+    TIMIT only: Nesterov or classical momentum (fair coin); gradient clipping to [−1, 1] on or off (fair coin)
+
+Every dimension is drawn by inverse transform from one uniform number q ∈ [0, 1):
+
+    log-uniform [a, b]:            x = exp(ln a + q·(ln b − ln a))
+    uniform [a, b]:                x = a + q·(b − a)
+    one-minus-log-uniform [a, b]:  x = 1 − exp(ln(1 − b) + q·(ln(1 − a) − ln(1 − b)))   (m from u = 1 − m)
+    choice (c₁ … c_K):             x = c_⌊q·K⌋
+
+and q comes from its own random stream, keyed by (study seed, task, architecture, k, dimension). So a
+trial is fully determined by (study seed, task, architecture, k); with common random numbers (the
+default) the architecture is left out of the key, so trial k of every architecture gets the same
+hyperparameters (and the same run seed), which makes the comparison of architectures sharper; and
+narrowing or fixing one dimension leaves every other dimension's draw unchanged (it maps the same q
+into the narrower range).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+DISTRIBUTIONS = ("log_uniform", "uniform", "one_minus_log_uniform", "choice", "fixed")
+DIMENSIONS = ("hidden", "lr", "momentum", "noise", "nesterov", "clip", "seed")
+"""The dimensions of a trial, in the order of a trial's row (each is a TrainConfig field)."""
+
+PAPER_CLIP = 1.0
+"""Gradient clipping range [−1, 1] of the paper's TIMIT search (its only clipping setting)."""
+
+SEED_RANGE = 2 ** 31
+"""A trial's run seed (initialisation, order, noise) is drawn uniformly from [0, SEED_RANGE)."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One dimension of the space: a distribution and its parameters (see the module docstring)."""
+
+    dist: str                      # one of DISTRIBUTIONS
+    low: float | None = None       # lower bound (log_uniform, uniform, one_minus_log_uniform)
+    high: float | None = None      # upper bound
+    round: bool = False            # round the draw to the nearest integer (hidden size)
+    choices: tuple = ()            # the values of a "choice" (equally likely)
+    value: object = None           # the value of a "fixed" dimension
+
+    def __post_init__(self):
+        if self.dist not in DISTRIBUTIONS:
+            raise ValueError(f"distribution {self.dist!r}: use one of {', '.join(DISTRIBUTIONS)}")
+        if self.dist in ("log_uniform", "uniform", "one_minus_log_uniform"):
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                       for v in (self.low, self.high)) or self.low > self.high:
+                raise ValueError(f"{self.dist} needs finite bounds low ≤ high, got [{self.low}, {self.high}]")
+            if self.dist == "log_uniform" and self.low <= 0:
+                raise ValueError(f"log_uniform needs low > 0, got {self.low}")
+            if self.dist == "one_minus_log_uniform" and not 0 <= self.low <= self.high < 1:
+                raise ValueError(f"one_minus_log_uniform needs 0 ≤ low ≤ high < 1, got [{self.low}, {self.high}]")
+            object.__setattr__(self, "low", float(self.low))
+            object.__setattr__(self, "high", float(self.high))
+        if self.dist == "choice":
+            object.__setattr__(self, "choices", tuple(self.choices))
+            if not self.choices:
+                raise ValueError("a choice dimension needs at least one value")
+
+    def draw(self, q: float):
+        """The value for the uniform number ``q`` ∈ [0, 1) (inverse transform, module docstring)."""
+        if self.dist == "fixed":
+            return self.value
+        if self.dist == "choice":
+            return self.choices[min(int(q * len(self.choices)), len(self.choices) - 1)]
+        if self.dist == "uniform":
+            x = self.low + q * (self.high - self.low)
+        elif self.dist == "log_uniform":
+            x = math.exp(math.log(self.low) + q * (math.log(self.high) - math.log(self.low)))
+        else:   # m = 1 − u, u log-uniform on [1 − high, 1 − low]
+            u_low, u_high = 1.0 - self.high, 1.0 - self.low
+            x = 1.0 - math.exp(math.log(u_low) + q * (math.log(u_high) - math.log(u_low)))
+        x = min(max(x, self.low), self.high)            # exp/log round-off must not leave the range
+        return int(round(x)) if self.round else x
+
+    def contains(self, other: "Dimension") -> bool:
+        """Whether every value ``other`` can give is one this dimension can give (narrowing check)."""
+        if self.dist in ("log_uniform", "uniform", "one_minus_log_uniform"):
+            values = [other.value] if other.dist == "fixed" else (
+                [other.low, other.high] if other.dist == self.dist else list(other.choices) or [None])
+            return all(isinstance(v, (int, float)) and not isinstance(v, bool) and self.low <= v <= self.high
+                       for v in values)
+        if self.dist == "choice":
+            values = [other.value] if other.dist == "fixed" else list(other.choices)
+            return other.dist in ("fixed", "choice") and all(v in self.choices for v in values)
+        return other.dist == "fixed" and other.value == self.value
+
+    def to_dict(self) -> dict:
+        fields = {"dist": self.dist}
+        if self.dist in ("log_uniform", "uniform", "one_minus_log_uniform"):
+            fields.update(low=self.low, high=self.high, round=self.round)
+        elif self.dist == "choice":
+            fields["choices"] = list(self.choices)
+        else:
+            fields["value"] = self.value
+        return fields
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Dimension":
+        if not isinstance(values, dict) or "dist" not in values:
+            raise ValueError(f"a dimension is a dict with 'dist' and its parameters, got {values!r}")
+        unknown = set(values) - {"dist", "low", "high", "round", "choices", "value"}
+        if unknown:
+            raise ValueError(f"unknown dimension field(s) {sorted(unknown)} in {values!r}")
+        return cls(**values)
+
+    def describe(self) -> str:
+        if self.dist == "fixed":
+            return f"= {self.value!r}"
+        if self.dist == "choice":
+            return "one of " + ", ".join(map(repr, self.choices))
+        rounded = ", rounded" if self.round else ""
+        return f"{self.dist.replace('_', '-')} on [{self.low:g}, {self.high:g}]{rounded}"
+
+
+def paper_space(task: str) -> dict[str, Dimension]:
+    """The paper's space for ``task`` (registry name): the four common dimensions, plus the two TIMIT
+    switches on TIMIT (and its free sample); elsewhere Nesterov momentum and no clipping."""
+    timit = task in ("timit", "timit_sample")
+    return {
+        "hidden": Dimension("log_uniform", 20, 200, round=True),
+        "lr": Dimension("log_uniform", 1e-6, 1e-2),
+        "momentum": Dimension("one_minus_log_uniform", 0.0, 0.99),
+        "noise": Dimension("uniform", 0.0, 1.0),
+        "nesterov": Dimension("choice", choices=(True, False)) if timit else Dimension("fixed", value=True),
+        "clip": Dimension("choice", choices=(None, PAPER_CLIP)) if timit else Dimension("fixed", value=None),
+        "seed": Dimension("uniform", 0, SEED_RANGE - 1, round=True),
+    }
+
+
+def _parse_value(name: str, text: str):
+    """One value of dimension ``name`` from the command line / API string form."""
+    text = text.strip()
+    if name == "nesterov":
+        lowered = text.lower()
+        if lowered in ("true", "nesterov", "yes", "on", "1"):
+            return True
+        if lowered in ("false", "classical", "no", "off", "0"):
+            return False
+        raise ValueError(f"nesterov={text!r}: use true (Nesterov) or false (classical)")
+    if name == "clip" and text.lower() in ("none", "off", "no"):
+        return None
+    if name == "clip" and text.lower() == "on":
+        return PAPER_CLIP
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: not a number") from None
+    if name in ("hidden", "seed"):
+        if number != int(number):
+            raise ValueError(f"{name}={text!r}: must be an integer")
+        return int(number)
+    return number
+
+
+def narrowed(space: dict[str, Dimension], spec: str | dict) -> dict[str, Dimension]:
+    """``space`` with some dimensions fixed or narrowed, from ``"hidden=32"``, ``"lr=1e-4:1e-2"``,
+    ``"nesterov=true"``, ``"clip=none"`` (comma-separated for several), or a dict
+    ``{name: value | (low, high) | Dimension}``.
+
+    A range keeps the dimension's distribution and must lie inside it (narrowing: the same q maps into
+    the smaller range); a single value fixes the dimension and may be any valid value (e.g. N = 8 for
+    a smoke study) — the trial's configuration then checks it.
+    """
+    if isinstance(spec, str):
+        items = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError(f"space setting {part!r}: write NAME=VALUE or NAME=LOW:HIGH, e.g. hidden=32")
+            low, colon, high = value.partition(":")
+            name = name.strip()
+            if name not in DIMENSIONS:
+                raise ValueError(f"space setting {part!r}: unknown dimension {name!r}; "
+                                 f"known: {', '.join(DIMENSIONS)}")
+            items[name] = (_parse_value(name, low), _parse_value(name, high)) if colon else _parse_value(name, value)
+        spec = items
+    if not isinstance(spec, dict):
+        raise ValueError(f"space: give a dict or a string like 'hidden=32,lr=1e-4:1e-2', got {spec!r}")
+    out = dict(space)
+    for name, value in spec.items():
+        if name not in DIMENSIONS:
+            raise ValueError(f"space: unknown dimension {name!r}; known: {', '.join(DIMENSIONS)}")
+        base = space[name]
+        if isinstance(value, Dimension):
+            new = value
+        elif isinstance(value, (tuple, list)) and len(value) == 2 and base.dist in (
+                "log_uniform", "uniform", "one_minus_log_uniform"):
+            new = Dimension(base.dist, value[0], value[1], round=base.round)
+        elif isinstance(value, (tuple, list)):
+            new = Dimension("choice", choices=tuple(value))
+        else:
+            new = Dimension("fixed", value=value)
+        if new.dist != "fixed" and not base.contains(new):
+            raise ValueError(f"space: {name} {new.describe()} is not inside the paper's {base.describe()}; "
+                             f"narrow within it, or fix a single value ({name}=VALUE)")
+        out[name] = new
+    return out
+
+
+def space_to_dict(space: dict[str, Dimension]) -> dict:
+    return {name: space[name].to_dict() for name in DIMENSIONS}
+
+
+def space_from_dict(values: dict) -> dict[str, Dimension]:
+    if not isinstance(values, dict) or set(values) != set(DIMENSIONS):
+        raise ValueError(f"a space names exactly the dimensions {', '.join(DIMENSIONS)}; "
+                         f"got {sorted(values) if isinstance(values, dict) else values!r}")
+    return {name: Dimension.from_dict(values[name]) for name in DIMENSIONS}
+
+
+def _key(text: str) -> int:
+    """A stable 64-bit integer for a name (Python's hash() changes between processes)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def uniform_number(seed: int, task: str, arch: str | None, k: int, dimension: str) -> float:
+    """The q ∈ [0, 1) of one dimension of one trial: its own stream, keyed by everything that
+    identifies it (``arch=None``: shared by every architecture — common random numbers)."""
+    entropy = [int(seed), _key(task), _key(arch or "*common*"), int(k), _key(dimension)]
+    return float(np.random.default_rng(np.random.SeedSequence(entropy)).random())
+
+
+def sample(space: dict[str, Dimension], *, seed: int, task: str, arch: str, k: int,
+           shared: bool = True) -> dict:
+    """Trial ``k``'s hyperparameters for ``arch``: {dimension: value} (TrainConfig field values).
+    ``shared`` (common random numbers): every architecture gets the same values for the same k."""
+    key_arch = None if shared else arch
+    return {name: space[name].draw(uniform_number(seed, task, key_arch, k, name)) for name in DIMENSIONS}

@@ -1,0 +1,294 @@
+"""A random-search study: a directory that is the whole truth (SPEC §7).
+
+    STUDY/
+      study.json              the definition: task, architectures, trials, seed, space, protocol, …
+      events.log              one JSON line per trial a worker ran to its end (append-only)
+      trials/<ARCH>-<k:04d>/  one run directory per trial: the trainer's checkpoint.npz, record.json,
+                              params.npz; lease.json while a worker holds it; failure.json if the
+                              worker could not run it
+
+Nothing else holds state: a trial's state is derived from its files, every time —
+
+* **done** / **diverged** / **failed**: ``record.json`` is a valid run record
+  (:func:`lstm_scratch.records.read_record`) whose configuration is this trial's, with that outcome
+  (done = finished or early-stopped); a record that does not parse or belongs to another
+  configuration is never used — the trial counts as not run, and the worker sets the file aside;
+* **running**: a lease whose holder is alive (:mod:`.lease`);
+* **failed** also: ``failure.json`` for this configuration (the worker could not even start the run);
+* **pending**: anything else — never started, or its worker died (a stale lease).
+
+Trial ``index`` (0 … archs × trials − 1) is trial k = index // len(archs) of architecture
+archs[index % len(archs)], so any prefix of the indices covers every architecture evenly.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import NamedTuple
+
+from .. import records
+from ..atomic import atomic_write
+from ..provenance import provenance
+from ..rundir import RECORD_NAME
+from ..train import TrainConfig
+from ..variants import LSTM_VARIANTS
+from ..variants import get as get_architecture
+from . import lease as leases
+from . import space as spaces
+
+STUDY_FORMAT = "lstm_scratch.study/1"
+FAILURE_FORMAT = "lstm_scratch.trial_failure/1"
+STUDY_NAME, EVENTS_NAME, TRIALS_DIR, FAILURE_NAME = "study.json", "events.log", "trials", "failure.json"
+STATES = ("done", "running", "failed", "diverged", "pending")
+PROTOCOL_FIELDS = ("max_epochs", "patience", "dtype", "forget_bias", "bidirectional")
+# The definition of a study: what must match when a study is created again in the same directory.
+DEFINITION = ("format", "task", "root", "archs", "trials", "seed", "shared_samples", "space", "protocol")
+
+
+class Trial(NamedTuple):
+    index: int          # position in the study (Slurm array index, --index)
+    id: str             # "<ARCH>-<k:04d>", also its directory name
+    arch: str
+    k: int              # the sample number; with shared samples, the same hyperparameters for every arch
+    config: TrainConfig
+    path: Path          # its run directory
+
+
+class TrialState(NamedTuple):
+    trial: Trial
+    state: str                  # one of STATES
+    record: dict | None         # the valid, matching run record (done / diverged / failed)
+    lease: dict | None          # the live lease (running)
+    failure: dict | None        # the worker's failure note (failed without a record)
+    problem: str | None         # why a record that is there was not used (corrupt, another config)
+
+
+def _parse_archs(archs) -> list[str]:
+    if isinstance(archs, str):
+        archs = list(LSTM_VARIANTS) if archs.strip().lower() == "all" else archs.split(",")
+    if not isinstance(archs, (list, tuple)) or not archs:
+        raise ValueError(f"archs={archs!r}: give 'all' (the nine Odyssey architectures) or a list, e.g. V,CIFG,GRU")
+    names = [get_architecture(str(a).strip()).name for a in archs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"archs={archs!r}: an architecture is named twice")
+    return names
+
+
+class Study:
+    """An existing study directory (:meth:`create` makes one, :meth:`open` reads one)."""
+
+    def __init__(self, path, definition: dict):
+        self.path = Path(path)
+        self.definition = definition
+        self.task, self.root = definition["task"], definition["root"]
+        self.archs, self.n_trials, self.seed = list(definition["archs"]), definition["trials"], definition["seed"]
+        self.space = spaces.space_from_dict(definition["space"])
+        self.shared_samples, self.protocol = definition["shared_samples"], definition["protocol"]
+        self.heartbeat = definition["lease"]["heartbeat_seconds"]
+        self.lease_timeout = definition["lease"]["timeout_seconds"]
+        self.id = definition["id"]
+        self._trials: dict[int, Trial] = {}
+
+    # ---------------------------------------------------------------------------- create / open
+    @classmethod
+    def create(cls, path, *, task: str, archs="all", trials: int, seed: int = 0, space=None,
+               shared_samples: bool = True, max_epochs: int = 150, patience: int = 15, dtype: str = "float64",
+               forget_bias: float = 0.0, bidirectional: bool | None = None, root=None,
+               heartbeat_seconds: float = 30.0, lease_timeout_seconds: float = 300.0) -> "Study":
+        """Define a study in the directory ``path`` and write its ``study.json``; every argument is
+        checked (and every trial's configuration built) before anything is written. If ``path``
+        already holds a study with the same definition, that study is returned; another definition
+        is refused.
+
+        ``space``: narrow or fix dimensions of the paper's space (:func:`.space.narrowed`: a dict or
+        ``"hidden=32,lr=1e-4:1e-2"``). ``shared_samples``: trial k of every architecture uses the same
+        hyperparameters (common random numbers). ``max_epochs``, ``patience``, ``dtype``,
+        ``forget_bias``, ``bidirectional``: the training protocol of every trial (SPEC §6)."""
+        from ..datasets import TASKS, resolve
+        path = Path(path)
+        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+            raise ValueError(f"trials={trials!r}: give the number of trials per architecture, an integer ≥ 1")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed={seed!r}: the study seed is an integer ≥ 0")
+        if not isinstance(shared_samples, bool):
+            raise ValueError(f"shared_samples={shared_samples!r}: must be True or False")
+        for name, value in (("heartbeat_seconds", heartbeat_seconds), ("lease_timeout_seconds", lease_timeout_seconds)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"{name}={value!r}: give a positive number of seconds")
+        if lease_timeout_seconds <= 2 * heartbeat_seconds:
+            raise ValueError(f"lease_timeout_seconds={lease_timeout_seconds} must exceed two heartbeats "
+                             f"({2 * heartbeat_seconds} s), or live workers would look dead")
+        if not isinstance(task, str):
+            raise ValueError(f"task={task!r}: give a task name, e.g. jsb (see 'lstm-odyssey data list')")
+        resolved = resolve(task, root)
+        if root is not None and TASKS[resolved].access != "licensed":
+            raise ValueError(f"root={root!r}: task {resolved!r} takes no corpus location (only timit and iam_ondb do)")
+        paper = spaces.paper_space(resolved)
+        chosen = paper if space is None else spaces.narrowed(paper, space)
+        definition = {
+            "format": STUDY_FORMAT, "task": resolved, "task_requested": task,
+            "root": None if root is None else os.path.abspath(os.fspath(root)),
+            "archs": _parse_archs(archs), "trials": trials, "seed": seed, "shared_samples": shared_samples,
+            "space": spaces.space_to_dict(chosen),
+            "paper_space": {name: dim.describe() for name, dim in paper.items()},
+            "protocol": {"max_epochs": max_epochs, "patience": patience, "dtype": dtype,
+                         "forget_bias": forget_bias, "bidirectional": bidirectional},
+            "lease": {"heartbeat_seconds": float(heartbeat_seconds), "timeout_seconds": float(lease_timeout_seconds)},
+            "id": uuid.uuid4().hex, "created": records.now(), "provenance": provenance(),
+        }
+        definition = json.loads(json.dumps(records.jsonable(definition)))   # as it will read back
+        study = cls(path, definition)
+        for trial in study.trials():                # every configuration valid, before any write
+            pass
+        file = path / STUDY_NAME
+        if file.exists():
+            existing = cls.open(path)
+            diff = {k: (existing.definition.get(k), definition[k]) for k in DEFINITION
+                    if existing.definition.get(k) != definition[k]}
+            if diff:
+                raise ValueError(f"{file}: this directory holds another study (field: (existing, given)) {diff}; "
+                                 "open it as it is ('lstm-odyssey search run'), or choose another directory")
+            return existing
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise ValueError(f"{path}: exists and is not an empty directory (no {STUDY_NAME} in it); "
+                             "choose a new directory for the study")
+        path.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(definition, indent=1) + "\n"
+        atomic_write(file, lambda handle: handle.write(text), binary=False)
+        return study
+
+    @classmethod
+    def open(cls, path) -> "Study":
+        """The study in directory ``path``; ``ValueError`` naming the file if there is none or it is damaged."""
+        file = Path(path) / STUDY_NAME
+        if not file.is_file():
+            raise ValueError(f"{file}: no study here; create one with 'lstm-odyssey search create {path} "
+                             "--task TASK --trials N'")
+        definition = records.read_json(file)
+        if not isinstance(definition, dict) or definition.get("format") != STUDY_FORMAT:
+            raise ValueError(f"{file}: not a {STUDY_FORMAT} study definition")
+        try:
+            return cls(path, definition)
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{file}: damaged study definition (missing or bad {err})") from err
+
+    # ---------------------------------------------------------------------------- trials
+    @property
+    def size(self) -> int:
+        return len(self.archs) * self.n_trials
+
+    def trial(self, which) -> Trial:
+        """Trial by index (int) or id (``"V-0003"``)."""
+        if isinstance(which, str):
+            arch, _, k = which.rpartition("-")
+            if arch not in self.archs or not k.isdigit() or int(k) >= self.n_trials:
+                raise ValueError(f"{self.path}: no trial {which!r} (architectures {','.join(self.archs)}, "
+                                 f"k = 0 … {self.n_trials - 1})")
+            which = int(k) * len(self.archs) + self.archs.index(arch)
+        if isinstance(which, bool) or not isinstance(which, int) or not 0 <= which < self.size:
+            raise ValueError(f"{self.path}: trial index {which!r} is out of range 0 … {self.size - 1}")
+        if which not in self._trials:
+            k, arch = divmod(which, len(self.archs))
+            arch = self.archs[arch]
+            values = spaces.sample(self.space, seed=self.seed, task=self.task, arch=arch, k=k,
+                                   shared=self.shared_samples)
+            config = TrainConfig(task=self.task, arch=arch, **values, **self.protocol)
+            trial_id = f"{arch}-{k:04d}"
+            self._trials[which] = Trial(which, trial_id, arch, k, config, self.path / TRIALS_DIR / trial_id)
+        return self._trials[which]
+
+    def trials(self) -> list[Trial]:
+        return [self.trial(i) for i in range(self.size)]
+
+    def labels(self, trial: Trial) -> dict:
+        """What a trial's record carries to name its study and place (``record["labels"]``)."""
+        return {"study": self.id, "trial": trial.id, "index": trial.index, "arch": trial.arch, "k": trial.k}
+
+    # ---------------------------------------------------------------------------- state
+    def matching_record(self, trial: Trial) -> tuple[dict | None, str | None]:
+        """(the trial's valid record, None), or (None, why the record there cannot be used), or (None, None)."""
+        file = trial.path / RECORD_NAME
+        if not file.exists():
+            return None, None
+        try:
+            record = records.read_record(file)
+        except ValueError as err:
+            return None, str(err)
+        if record["config"] != asdict(trial.config):
+            return None, f"{file}: the record is of another configuration than trial {trial.id}"
+        return record, None
+
+    def failure(self, trial: Trial) -> dict | None:
+        try:
+            note = json.loads((trial.path / FAILURE_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        ok = isinstance(note, dict) and note.get("format") == FAILURE_FORMAT
+        return note if ok and note.get("config") == asdict(trial.config) else None
+
+    def state(self, which) -> TrialState:
+        trial = which if isinstance(which, Trial) else self.trial(which)
+        record, problem = self.matching_record(trial)
+        if record is not None:
+            state = {"diverged": "diverged", "failed": "failed"}.get(record["outcome"], "done")
+            return TrialState(trial, state, record, None, None, None)
+        held = leases.live_lease(trial.path, self.lease_timeout)
+        if held is not None:
+            return TrialState(trial, "running", None, held, None, problem)
+        failure = self.failure(trial)
+        return TrialState(trial, "failed" if failure else "pending", None, None, failure, problem)
+
+    def states(self) -> list[TrialState]:
+        return [self.state(trial) for trial in self.trials()]
+
+    # ---------------------------------------------------------------------------- events
+    def log_event(self, **fields) -> None:
+        """Append one JSON line to ``events.log`` (a single O_APPEND write: lines from many processes
+        never interleave)."""
+        line = json.dumps({"time": records.now(), **records.jsonable(fields)}) + "\n"
+        fd = os.open(self.path / EVENTS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def events(self) -> list[dict]:
+        try:
+            lines = (self.path / EVENTS_NAME).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.strip()]
+
+    # ---------------------------------------------------------------------------- summaries
+    def status(self, states: list[TrialState] | None = None) -> dict:
+        """Per architecture and in total: counts per state, the best validation metric so far (and its
+        test metric and trial), CPU hours spent, and an ETA at the current number of running trials."""
+        from .summary import status
+        return status(self, self.states() if states is None else states)
+
+    def to_dataframe(self):
+        """One row per trial (pandas DataFrame); see :func:`.summary.dataframe` for the columns."""
+        from .summary import dataframe
+        return dataframe(self, self.states())
+
+    # ---------------------------------------------------------------------------- running
+    def run(self, *, workers: int | None = None, scheduler: str | None = None, client=None,
+            jobqueue: str | None = None, jobqueue_options: dict | None = None, retry_failed: bool = False,
+            progress: bool | None = None, prepare: bool = True) -> dict:
+        """Run every trial that is not done yet, and return :meth:`status`. One of: ``workers`` local
+        processes (default: all cores), a Dask ``scheduler`` address or ``client``, or ``jobqueue``
+        ("slurm", "pbs", "sge") with ``jobqueue_options`` for dask-jobqueue (``workers`` jobs).
+        ``retry_failed``: run failed trials again (from their checkpoint). See :mod:`.executors`."""
+        from .executors import run_study
+        return run_study(self, workers=workers, scheduler=scheduler, client=client, jobqueue=jobqueue,
+                         jobqueue_options=jobqueue_options, retry_failed=retry_failed, progress=progress,
+                         prepare_first=prepare)
+
+    def __repr__(self) -> str:
+        return (f"Study({str(self.path)!r}: {self.task}, {','.join(self.archs)} × {self.n_trials} trials, "
+                f"seed {self.seed})")
+

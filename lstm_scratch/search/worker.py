@@ -1,0 +1,146 @@
+"""One trial in one process: take the trial's lease, run (or resume, or find done) the trial with the
+trainer's :func:`lstm_scratch.train.run_trial`, release the lease. Every executor — the local pool,
+a Dask worker, a Slurm array element (``lstm-odyssey search run-trial``) — calls :func:`run_one`.
+
+Exactly once: the lease keeps a second worker away while one runs the trial (and the trainer's
+directory lock backs it up); a worker that finds a valid record of the trial returns it without
+training; so a trial is trained to its end by one worker, even when a scheduler starts it twice
+(Dask runs a task again when a worker dies, even one that had finished). The worker that ends it
+appends one ``end`` line to the study's ``events.log``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+from .. import records
+from ..atomic import atomic_write
+from ..rundir import CHECKPOINT_NAME, RECORD_NAME, RunLocked, load_checkpoint, set_aside
+from . import lease as leases
+from .study import FAILURE_FORMAT, FAILURE_NAME, Study
+
+TERMINAL = ("done", "diverged", "failed")
+
+
+def _summary(s, ran: bool, busy: bool = False) -> dict:
+    """What a worker returns to its executor (small: it travels over Dask and pipes)."""
+    record = s.record
+    return {"index": s.trial.index, "trial": s.trial.id, "state": "running" if busy else s.state, "ran": ran,
+            "outcome": record["outcome"] if record else s.state,
+            "valid_metric": record["best_valid_metric"] if record else None,
+            "test_metric": record["test_metric"] if record else None,
+            "wall_seconds": record["wall_seconds"] if record else None}
+
+
+def _set_aside_foreign(study: Study, trial, retry_failed: bool) -> None:
+    """Under the lease: move out of the way what the trial must not use — a record or checkpoint of
+    another configuration (never silently used, kept for inspection), and with ``retry_failed`` the
+    failed record (so the trainer continues from the checkpoint)."""
+    wanted = asdict(trial.config)
+    record_path, checkpoint_path = trial.path / RECORD_NAME, trial.path / CHECKPOINT_NAME
+    if record_path.exists():
+        try:
+            record = records.read_record(record_path)
+        except ValueError:
+            record = None                   # damaged: the trainer sets it aside itself
+        if record is not None and record["config"] != wanted:
+            set_aside(record_path, "mismatched")
+        elif record is not None and record["outcome"] == "failed" and retry_failed:
+            set_aside(record_path, "retried")
+    if checkpoint_path.exists():
+        try:
+            state = load_checkpoint(checkpoint_path, arrays=False)[1]
+        except ValueError:
+            state = None                    # damaged: the trainer sets it aside itself
+        if state is not None and state["config"] != wanted:
+            set_aside(checkpoint_path, "mismatched")
+    if retry_failed:
+        (trial.path / FAILURE_NAME).unlink(missing_ok=True)
+
+
+def _write_failure(study: Study, trial, error: str) -> None:
+    note = {"format": FAILURE_FORMAT, "trial": trial.id, "config": asdict(trial.config), "error": error,
+            "host": socket.gethostname(), "pid": os.getpid(), "time": records.now()}
+    text = json.dumps(records.jsonable(note), indent=1)
+    atomic_write(trial.path / FAILURE_NAME, lambda handle: handle.write(text), binary=False)
+
+
+def run_one(study, which, *, threads: int = 1, retry_failed: bool = False) -> dict:
+    """Run trial ``which`` (index or id) of ``study`` (a :class:`Study` or its path) in this process,
+    unless it has ended or another live worker holds it; return a small summary dict (index, trial,
+    state, ran, outcome, valid_metric, test_metric, wall_seconds). A trial that raises ends
+    ``failed`` with its traceback (in its record, or in ``failure.json`` if no run could start);
+    ``KeyboardInterrupt`` (and SIGTERM in ``lstm-odyssey search run-trial``) stops it, the checkpoint stays."""
+    study = study if isinstance(study, Study) else Study.open(study)
+    trial = study.trial(which)
+    s = study.state(trial)
+    if s.state in ("done", "diverged") or (s.state == "failed" and not retry_failed):
+        return _summary(s, ran=False)
+    if s.state == "running":
+        return _summary(s, ran=False, busy=True)
+    held = leases.acquire(trial.path, timeout=study.lease_timeout, heartbeat=study.heartbeat,
+                          labels={"trial": trial.id})
+    if held is None:
+        return _summary(study.state(trial), ran=False, busy=True)
+    with held:
+        ran = _run_held(study, trial, threads, retry_failed)
+    return _summary(study.state(trial), ran=ran, busy=ran is None)
+
+
+def _run_held(study: Study, trial, threads: int, retry_failed: bool) -> bool | None:
+    """Under the trial's lease: True if this process ran the trial to its end, False if it had
+    ended already, None if a process that ignores leases holds its run directory."""
+    from ..train import run_trial
+    s = study.state(trial)                          # another worker may have ended it meanwhile
+    if s.record is not None and not (s.state == "failed" and retry_failed):
+        return False
+    _set_aside_foreign(study, trial, retry_failed)
+    event = {"event": "end", "trial": trial.id, "index": trial.index, "host": socket.gethostname(),
+             "pid": os.getpid()}
+    try:
+        record = run_trial(trial.config, trial.path, labels=study.labels(trial), root=study.root,
+                           threads=threads, progress=False)
+    except RunLocked:
+        return None
+    except Exception:
+        _write_failure(study, trial, traceback.format_exc())
+        study.log_event(**event, outcome="failed", sessions=None)
+        return True
+    (trial.path / FAILURE_NAME).unlink(missing_ok=True)
+    study.log_event(**event, outcome=record["outcome"], sessions=record["sessions"])
+    return True
+
+def prepare(study) -> dict:
+    """Before the workers start: fetch and cache the task's data and compile (or load from the cache)
+    the kernels of the study's architectures, so N workers do not each do it. Run in a process with
+    the workers' environment (:func:`lstm_scratch.parallel.worker_environment`), so the kernels land
+    in the Numba cache the workers read. Returns the seconds taken per step."""
+    import time
+
+    from ..datasets import load_task
+    from ..parallel import warm_up
+    study = study if isinstance(study, Study) else Study.open(study)
+    start = time.perf_counter()
+    load_task(study.task, study.protocol["dtype"], study.root)
+    loaded = time.perf_counter()
+    compiled = warm_up(study.archs, study.protocol["dtype"])
+    return {"data_seconds": loaded - start, "compile_seconds": compiled}
+
+
+def main(argv=None) -> int:
+    """``python -m lstm_scratch.search.worker prepare STUDY`` (what executors start before workers)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] != "prepare":
+        print("usage: python -m lstm_scratch.search.worker prepare STUDY", file=sys.stderr)
+        return 2
+    print(json.dumps(prepare(Path(argv[1]))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

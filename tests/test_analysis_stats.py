@@ -1,0 +1,102 @@
+"""The variant comparison (lstm_scratch.analysis.stats): Welch against SciPy, best 10 % chosen by
+validation and scored by test, diverged/failed trials counted with the worst score."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ttest_ind
+
+from lstm_scratch.analysis.stats import compare, scored
+
+from fake_study import COLUMNS, make_table
+
+
+def table(rows):
+    """A study table from (arch, k, outcome, valid, test) tuples; other columns filled plausibly."""
+    full = [{"trial": f"{a}-{k:04d}", "arch": a, "k": k, "task": task, "hidden": 50, "lr": 1e-3,
+             "momentum": 0.9, "noise": 0.1, "nesterov": True, "clip": None, "seed": k, "outcome": o,
+             "epochs": 10, "best_epoch": 5, "valid_metric": v, "test_metric": t, "n_params": 1000,
+             "wall_seconds": 1.0, "cpu_seconds": 1.0} for task, a, k, o, v, t in rows]
+    return pd.DataFrame(full, columns=COLUMNS)
+
+
+def test_welch_equals_scipy_and_bonferroni():
+    df = make_table()
+    result = compare(df).set_index("arch")
+    ended = scored(df)
+    best = {a: g.sort_values(["valid_score", "k"]).head(4)["test_score"].to_numpy()
+            for a, g in ended.groupby("arch")}
+    for arch in ("NFG", "NOAF", "CIFG", "NP"):
+        t, p = ttest_ind(best[arch], best["V"], equal_var=False)
+        assert result.loc[arch, "t"] == pytest.approx(t, rel=1e-12)
+        assert result.loc[arch, "p"] == pytest.approx(p, rel=1e-12)
+        assert result.loc[arch, "p_bonferroni"] == pytest.approx(min(1.0, 4 * p), rel=1e-12)
+        assert result.loc[arch, "best10_mean"] == pytest.approx(best[arch].mean())
+        assert result.loc[arch, "best10_std"] == pytest.approx(best[arch].std(ddof=1))
+    # The planted effects: NFG and NOAF worse, CIFG and NP not different; V is the baseline.
+    assert list(result["direction"]) == ["—", "worse", "worse", "—", "—"]
+    assert result.loc[["NFG", "NOAF"], "significant_bonferroni"].all()
+    assert not result.loc[["V", "CIFG", "NP"], "significant"].any()
+    assert np.isnan(result.loc["V", "p"])
+    assert result.loc["V", "n_params_best10"] > 0
+
+
+def test_best_chosen_by_validation_scored_by_test():
+    """Validation and test disagree on purpose: the best by validation are the worst by test."""
+    rows = [("jsb", "V", k, "finished", float(k), 100.0 - k) for k in range(20)]
+    rows += [("jsb", "NP", k, "finished", float(k), 50.0 + k % 3) for k in range(20)]
+    result = compare(table(rows)).set_index("arch")
+    assert result.loc["V", "n_best"] == 2                              # 10 % of 20
+    assert result.loc["V", "best10_mean"] == pytest.approx((100 + 99) / 2)   # valid 0 and 1 → test 100, 99
+    assert result.loc["NP", "best10_mean"] == pytest.approx((50 + 51) / 2)
+    assert result.loc["NP", "direction"] == "better"                  # on test, though worse on validation
+
+
+def test_diverged_and_failed_counted_with_the_worst_score():
+    """A trial with no metric scores the worst finite test metric of its task (every architecture)."""
+    rows = [("jsb", "V", k, "finished", 1.0 + k, 10.0 + k) for k in range(10)]        # worst test: 19
+    rows += [("jsb", "NFG", k, "diverged", np.nan, np.nan) for k in range(8)]
+    rows += [("jsb", "NFG", 8, "failed", np.nan, np.nan), ("jsb", "NFG", 9, "early_stopped", 0.5, 12.0)]
+    rows += [("jsb", "NP", k, "pending", np.nan, np.nan) for k in range(10)]          # not run yet
+    rows += [("jsb", "NP", 10, "finished", 3.0, 11.0)]
+    df = table(rows)
+    ended = scored(df).set_index("trial")
+    assert ended.loc["NFG-0000", "test_score"] == 19.0 and ended.loc["NFG-0008", "test_score"] == 19.0
+    assert ended.loc["NFG-0000", "valid_score"] == 10.0        # the worst validation metric → ranked last
+    assert bool(ended.loc["NFG-0000", "broken"]) and not bool(ended.loc["NFG-0009", "broken"])
+    result = compare(df, top=0.2).set_index("arch")
+    nfg = result.loc["NFG"]
+    assert (nfg["trials"], nfg["diverged"], nfg["failed"], nfg["early_stopped"]) == (10, 8, 1, 1)
+    assert nfg["best10_mean"] == pytest.approx((12.0 + 19.0) / 2)   # its one good trial + a broken one
+    assert result.loc["NP", "trials"] == 1                          # pending trials are not counted
+    assert np.isnan(result.loc["NP", "p"]) and result.loc["NP", "direction"] == "—"   # 1 best trial
+
+
+def test_per_task_and_higher_is_better():
+    rows = [(task, a, k, "finished", float(v), float(v)) for task in ("jsb", "arith")
+            for a, shift in (("V", 0.0), ("GRU", 5.0)) for k, v in enumerate(np.arange(20) + shift)]
+    rows += [("arith", "GRU", 20, "diverged", np.nan, np.nan)]
+    df = table(rows)
+    lower = compare(df).set_index(["task", "arch"])
+    assert lower.loc[("jsb", "GRU"), "direction"] == "worse"
+    higher = compare(df, lower_is_better=False).set_index(["task", "arch"])
+    assert higher.loc[("jsb", "GRU"), "direction"] == "better"
+    assert higher.loc[("jsb", "GRU"), "best10_mean"] == pytest.approx((24 + 23) / 2)
+    # Higher is better: the worst score is the minimum (0), and the broken trial ranks last.
+    assert scored(df, lower_is_better=False).set_index("trial").loc["GRU-0020", "test_score"] == 0.0
+
+
+def test_bad_input():
+    df = make_table(trials=10)
+    with pytest.raises(ValueError, match="lacks the column"):
+        compare(df.drop(columns=["valid_metric"]))
+    with pytest.raises(ValueError, match="baseline architecture 'v'"):
+        compare(df, baseline="v")
+    with pytest.raises(ValueError, match="pandas DataFrame"):
+        compare(df.to_dict())
+    with pytest.raises(ValueError, match="no trial that ended"):
+        compare(df.assign(outcome="pending"))
+    with pytest.raises(ValueError, match="fractions"):
+        compare(df, top=0)
+    with pytest.raises(ValueError, match=r"\['jsb'\]: no trial ended with finite"):
+        compare(df.assign(outcome="diverged"))
+    assert compare(df[df["arch"] == "CIFG"], baseline=None)["direction"].tolist() == ["—"]

@@ -1,0 +1,144 @@
+"""The study report (lstm_scratch.analysis.report, table, and ``lstm-odyssey report``): diverged and
+failed trials, a single architecture, an unfinished study, a synthetic stand-in, bad input."""
+import re
+
+import pandas as pd
+import pytest
+
+from lstm_scratch.analysis.report import write_report
+from lstm_scratch.analysis.table import load
+from lstm_scratch.cli import main
+
+from fake_study import make_definition, make_table
+
+
+def report(tmp_path, definition, df, name="out"):
+    index = write_report([(definition, df)], tmp_path / name)
+    return index, index.read_text(encoding="utf-8"), (index.parent / "report.md").read_text(encoding="utf-8")
+
+
+def test_report_with_diverged_and_failed_trials(tmp_path):
+    definition = {**make_definition(), "name": "fake_jsb"}
+    index, page, md = report(tmp_path, definition, make_table(diverged=3, failed=1))
+    out = index.parent
+    # One self-contained page: every image is inline, nothing refers to a file beside it.
+    assert re.findall(r"<img[^>]*src='([^']{0,22})", page) == ["data:image/png;base64,"] * 4
+    assert "<link" not in page and "<script" not in page
+    for text in ("Scorecard against the paper", "Architectures against vanilla (Welch)", "fANOVA",
+                 "lstm_scratch.study/1", "scikit-learn", "log10"):
+        assert text in page
+    counts = pd.read_csv(out / "fake_jsb_counts.csv").set_index("arch")
+    assert counts["diverged"].tolist() == [3] * 5 and counts["failed"].tolist() == [1] * 5
+    assert counts["missing"].sum() == 0
+    card = pd.read_csv(out / "scorecard.csv").set_index("finding")
+    assert card.loc["NFG significantly worse than V", "verdict"] == "agrees"           # planted
+    assert card.loc["CIFG not significantly different from V", "verdict"] == "agrees"
+    assert card.loc["η has the largest share of variance", "verdict"] == "agrees"
+    assert set(card["verdict"]) <= {"agrees", "disagrees", "not testable"}
+    comparison = pd.read_csv(out / "fake_jsb_comparison.csv")
+    assert list(comparison["arch"]) == ["V", "NFG", "NOAF", "CIFG", "NP"]
+    for figure in ("fig3", "fig4", "fig5", "fig6"):
+        assert (out / "figures" / f"fake_jsb_{figure}.png").is_file()
+        assert (out / "figures" / f"fake_jsb_{figure}.svg").is_file()
+        assert f"figures/fake_jsb_{figure}.png" in md
+    assert "SYNTHETIC" not in page and "UNFINISHED" not in page
+
+
+def test_report_single_architecture(tmp_path):
+    definition = {**make_definition(archs=("V",)), "name": "only_v"}
+    _, page, _ = report(tmp_path, definition, make_table(archs=("V",)))
+    card = pd.read_csv(tmp_path / "out" / "scorecard.csv").set_index("finding")
+    assert card.loc["NFG significantly worse than V", "verdict"] == "not testable"
+    assert card.loc["NFG significantly worse than V", "note"] == "NFG is not in this study"
+    assert card.loc["no variant significantly better than V", "verdict"] == "not testable"
+    assert card.loc["η has the largest share of variance", "verdict"] == "agrees"      # 40 trials of V
+
+
+def test_report_unfinished_study_says_what_is_missing(tmp_path):
+    definition = {**make_definition(trials=40), "name": "half"}
+    df = make_table(missing=15)
+    pending = df[df["k"] < 5].assign(outcome="pending", valid_metric=None, test_metric=None)
+    _, page, md = report(tmp_path, definition, pd.concat([df[df["k"] >= 5], pending]))
+    # 15 absent + 5 pending per architecture, 5 architectures.
+    assert "UNFINISHED: 100 trial(s) missing" in page and "UNFINISHED: 100 trial(s) missing" in md
+    assert "100 of 200 trials ended" in page
+
+
+def test_report_synthetic_stand_in_says_so(tmp_path):
+    task = "handwriting_synthetic"
+    definition = {**make_definition(task=task), "name": "synthetic"}
+    _, page, md = report(tmp_path, definition, make_table(task=task))
+    assert page.count("SYNTHETIC") >= 2 and "SYNTHETIC" in md
+    assert b"SYNTHETIC" in (tmp_path / "out" / "figures" / "synthetic_fig3.svg").read_bytes()
+    card = pd.read_csv(tmp_path / "out" / "scorecard.csv").set_index("finding")
+    assert card.loc["η > 2/3 of the variance on JSB", "verdict"] == "not testable"
+
+
+def test_report_bad_input_writes_nothing(tmp_path):
+    out = tmp_path / "never"
+    definition, df = make_definition(), make_table(trials=10)
+    with pytest.raises(ValueError, match="not a study"):
+        write_report([("a string", df)], out)
+    with pytest.raises(ValueError, match="no 'task'"):
+        write_report([({"trials": 3}, df)], out)
+    with pytest.raises(ValueError, match="empty"):
+        write_report([(definition, df.assign(outcome="pending"))], out)
+    with pytest.raises(ValueError, match="empty"):
+        write_report([(definition, df.iloc[:0])], out)
+    with pytest.raises(ValueError, match="lacks the column"):
+        write_report([(definition, df.drop(columns=["test_metric"]))], out)
+    with pytest.raises(ValueError, match="list of"):
+        write_report([], out)
+    assert not out.exists()
+    with pytest.raises(ValueError, match="not a study"):
+        load(tmp_path)                                     # a directory without study.json
+    (tmp_path / "junk.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="junk.csv.*lacks the column"):
+        load(tmp_path / "junk.csv")
+
+
+def test_cli_report_on_a_published_table(tmp_path, capsys):
+    """``lstm-odyssey report`` on a published study: study.json beside trials.csv."""
+    study = tmp_path / "jsb_study"
+    study.mkdir()
+    (study / "study.json").write_text(pd.Series(make_definition()).to_json())
+    make_table().to_csv(study / "trials.csv", index=False)
+    assert main(["report", str(study), "--out", str(tmp_path / "rep")]) == 0
+    assert "index.html" in capsys.readouterr().out
+    assert (tmp_path / "rep" / "jsb_study_comparison.csv").is_file()
+    assert main(["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "rep2")]) == 2
+    assert "no such study" in capsys.readouterr().err
+
+
+def test_cli_report_on_a_real_unfinished_study(tmp_path, data_env, capsys):
+    """A real study directory (lstm_scratch.search): 2 architectures × 3 tiny trials, 4 of them run;
+    the report reads it through Study.open(...).to_dataframe() and says 2 trials are missing."""
+    from lstm_scratch.search import Study
+    from lstm_scratch.search.worker import run_one
+    study = Study.create(tmp_path / "tiny", task="jsb", archs="V,CIFG", trials=3, seed=0, space="hidden=4",
+                         max_epochs=2, patience=5)
+    for index in range(4):
+        run_one(study, index)
+    definition, df = load(tmp_path / "tiny")
+    assert definition["path"] == str(tmp_path / "tiny") and len(df) == 6
+    assert main(["report", str(tmp_path / "tiny"), "--out", str(tmp_path / "rep")]) == 0
+    page = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+    assert "UNFINISHED: 2 trial(s) missing" in page
+    counts = pd.read_csv(tmp_path / "rep" / "tiny_counts.csv").set_index("arch")
+    assert counts["missing"].to_dict() == {"V": 1, "CIFG": 1}
+    card = pd.read_csv(tmp_path / "rep" / "scorecard.csv").set_index("finding")
+    assert card.loc["CIFG not significantly different from V", "verdict"] == "not testable"   # 1 best each
+    assert card.loc["η has the largest share of variance", "verdict"] == "not testable"      # 4 trials
+
+
+def test_analysis_needs_no_training_code(tmp_path):
+    """The report on a table imports neither the trainer nor the search (a laptop with only the files)."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.path.insert(0, 'tests'); from fake_study import make_table, make_definition; "
+            "from lstm_scratch.analysis.report import write_report; "
+            f"write_report([(make_definition(), make_table(trials=20))], {str(tmp_path / 'r')!r}); "
+            "print(sorted(m for m in sys.modules if m.startswith(('lstm_scratch.train', 'lstm_scratch.search'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=__file__.rsplit("/tests/", 1)[0])
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,249 @@
+"""The study directory as the whole truth: definition, trial states derived from files, leases,
+corrupt and mismatched records, failures as data, the local executor surviving a SIGKILLed child and
+a killed driver, the CLI and its bad-input messages."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+
+import pytest
+from search_helpers import (assert_each_trial_ended_once, kill_mid_trial, search_env, tiny_study,  # noqa: F401
+                            trial_mid_run, wait_for)
+
+from lstm_scratch import cli
+from lstm_scratch.rundir import CHECKPOINT_NAME, RECORD_NAME
+from lstm_scratch.search import Study, paper_space, sample
+from lstm_scratch.search.lease import LEASE_NAME
+from lstm_scratch.search.summary import COLUMNS
+from lstm_scratch.search.worker import run_one
+
+pytestmark = pytest.mark.usefixtures("search_env")
+
+
+def listing(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else None
+
+
+# ------------------------------------------------------------------------------------ definition
+def test_create_writes_the_definition_and_open_reads_it(tmp_path):
+    study = tiny_study(tmp_path / "s", trials=4)
+    saved = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert saved["task"] == "jsb" and saved["archs"] == ["V", "CIFG"] and saved["trials"] == 4
+    assert saved["seed"] == 0 and saved["shared_samples"] is True
+    assert saved["space"]["hidden"] == {"dist": "fixed", "value": 4}
+    assert saved["space"]["lr"] == {"dist": "log_uniform", "low": 1e-6, "high": 1e-2, "round": False}
+    assert saved["protocol"]["max_epochs"] == 6 and saved["protocol"]["dtype"] == "float64"
+    assert saved["provenance"]["code_version"] and saved["created"]
+    again = Study.open(tmp_path / "s")
+    assert again.definition == study.definition and again.size == 8
+    assert tiny_study(tmp_path / "s", trials=4).id == study.id          # same definition: the same study
+
+
+def test_trials_are_the_space_samples_in_interleaved_order(tmp_path):
+    study = tiny_study(tmp_path / "s", trials=3)
+    assert [t.id for t in study.trials()] == ["V-0000", "CIFG-0000", "V-0001", "CIFG-0001", "V-0002", "CIFG-0002"]
+    trial = study.trial("CIFG-0002")
+    assert trial.index == 5 and trial.path == tmp_path / "s" / "trials" / "CIFG-0002"
+    space = study.space
+    assert asdict(trial.config) == {**asdict(study.trial(4).config), "arch": "CIFG"}   # shared samples
+    values = sample(space, seed=0, task="jsb", arch="CIFG", k=2)
+    assert trial.config.lr == values["lr"] and trial.config.hidden == 4 and trial.config.max_epochs == 6
+    assert sample(paper_space("jsb"), seed=0, task="jsb", arch="V", k=2)["lr"] == values["lr"]  # only N fixed
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"task": "chess"}, "unknown task 'chess'"),
+    ({"archs": "V,XL"}, "unknown architecture 'XL'"),
+    ({"trials": 0}, "trials=0"),
+    ({"space": "hidden=0"}, "hidden"),
+    ({"seed": -1}, "seed=-1"),
+])
+def test_bad_definitions_are_refused_before_anything_is_written(tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_study(tmp_path / "s", **changes)
+    assert not (tmp_path / "s").exists()
+
+
+def test_another_definition_in_an_existing_study_is_refused(tmp_path):
+    tiny_study(tmp_path / "s")
+    before = (tmp_path / "s" / "study.json").read_bytes()
+    with pytest.raises(ValueError, match="another study.*trials"):
+        tiny_study(tmp_path / "s", trials=5)
+    with pytest.raises(ValueError, match="not an empty directory"):
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "notes.txt").write_text("mine")
+        tiny_study(tmp_path / "other")
+    assert (tmp_path / "s" / "study.json").read_bytes() == before
+    assert listing(tmp_path / "other") == ["notes.txt"]
+
+
+def test_cli_bad_input_gives_one_line_and_writes_nothing(tmp_path, capsys):
+    base = ["search", "create", str(tmp_path / "s"), "--trials", "2", "--space", "hidden=4"]
+    for extra, message in ((["--task", "chess"], "unknown task"), (["--task", "jsb", "--archs", "V,XL"], "XL"),
+                           (["--task", "jsb", "--trials", "0"], "trials=0")):
+        assert cli.main(base + extra) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "s").exists()
+    assert cli.main(["search", "status", str(tmp_path / "nothing")]) == 2
+    assert "no study here" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ states
+def test_states_from_files_corrupt_and_mismatched_records_are_never_used(tmp_path):
+    study = tiny_study(tmp_path / "s", trials=1, max_epochs=2)
+    first, second = study.trials()
+    assert [s.state for s in study.states()] == ["pending", "pending"]
+    for trial in (first, second):
+        assert run_one(study, trial.index)["state"] == "done"
+    good = (first.path / RECORD_NAME).read_text()
+    assert study.state(first).state == "done"
+    # corrupt (truncated): not used, the trial counts as not run and runs again
+    (first.path / RECORD_NAME).write_text(good[: len(good) // 2])
+    s = study.state(first)
+    assert s.state == "pending" and s.record is None and "record" in s.problem
+    # another trial's record: never used
+    (first.path / RECORD_NAME).write_text((second.path / RECORD_NAME).read_text())
+    s = study.state(first)
+    assert s.state == "pending" and "another configuration" in s.problem
+    summary = run_one(study, first.index)
+    assert summary["ran"] and summary["state"] == "done"
+    record = json.loads((first.path / RECORD_NAME).read_text())
+    assert record["config"] == asdict(first.config) and record["labels"]["trial"] == first.id
+    assert list(first.path.glob("record.json.mismatched-*"))           # kept for inspection
+    ends = [e["trial"] for e in study.events() if e["event"] == "end"]
+    assert ends == [first.id, second.id, first.id]
+
+
+def test_a_mismatched_checkpoint_is_set_aside_not_resumed(tmp_path):
+    study = tiny_study(tmp_path / "s", trials=1, max_epochs=2)
+    first, second = study.trials()
+    run_one(study, second.index)
+    first.path.mkdir(parents=True)
+    (first.path / CHECKPOINT_NAME).write_bytes((second.path / CHECKPOINT_NAME).read_bytes())
+    assert run_one(study, first.index)["state"] == "done"
+    record = json.loads((first.path / RECORD_NAME).read_text())
+    assert record["config"] == asdict(first.config) and record["sessions"] == 1
+    assert list(first.path.glob("checkpoint.npz.mismatched-*"))
+
+
+def write_lease(trial, **fields):
+    trial.path.mkdir(parents=True, exist_ok=True)
+    lease = {"host": socket.gethostname(), "pid": os.getpid(), "token": "t", "heartbeat": time.time(), **fields}
+    (trial.path / LEASE_NAME).write_text(json.dumps(lease))
+
+
+def test_leases_running_stale_and_busy(tmp_path):
+    study = tiny_study(tmp_path / "s", trials=1, max_epochs=2)
+    trial = study.trial(0)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    write_lease(trial, pid=dead.pid)                               # same host, process gone: stale at once
+    assert study.state(trial).state == "pending"
+    write_lease(trial, host="elsewhere", pid=1)                    # another host, fresh heartbeat: running
+    assert study.state(trial).state == "running"
+    summary = run_one(study, trial.index)
+    assert summary["state"] == "running" and not summary["ran"] and not (trial.path / RECORD_NAME).exists()
+    write_lease(trial, host="elsewhere", pid=1, heartbeat=time.time() - study.lease_timeout - 1)
+    assert study.state(trial).state == "pending"                   # no heartbeat for the timeout: stale
+    assert run_one(study, trial.index)["ran"]
+    assert study.state(trial).state == "done" and not (trial.path / LEASE_NAME).exists()
+
+
+def test_a_trial_that_keeps_killing_its_worker_ends_failed(tmp_path):
+    from collections import Counter
+
+    from lstm_scratch.search.executors import MAX_CRASHES, _count_crashes
+    study = tiny_study(tmp_path / "s", trials=1, max_epochs=2)
+    trial, crashes = study.trial(0), Counter()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for _ in range(MAX_CRASHES):
+        assert study.state(trial).state == "pending"
+        write_lease(trial, pid=dead.pid)                           # its worker died holding it
+        gave_up = _count_crashes(study, study.states(), crashes)
+    s = study.state(trial)
+    assert gave_up and s.state == "failed" and f"died {MAX_CRASHES} times" in s.failure["error"]
+    assert study.state(1).state == "pending"
+
+
+def test_a_trial_that_raises_is_failed_with_its_traceback_and_can_be_retried(tmp_path, monkeypatch):
+    import lstm_scratch.train as train
+    study = tiny_study(tmp_path / "s", trials=1, max_epochs=2)
+    real = train.run_trial
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(train, "run_trial", broken)
+    assert run_one(study, 0)["state"] == "failed"
+    assert run_one(study, 1)["state"] == "failed"
+    monkeypatch.setattr(train, "run_trial", real)
+    assert run_one(study, 0)["state"] == "failed"                  # failures are results: not re-run …
+    frame = study.to_dataframe()
+    assert list(frame.columns) == list(COLUMNS)
+    assert list(frame.outcome) == ["failed", "failed"] and "disk on fire" in frame.error[0]
+    assert study.status()["total"]["failed"] == 2
+    assert run_one(study, 0, retry_failed=True)["state"] == "done"   # … unless asked
+    assert study.state(0).state == "done" and not (study.trial(0).path / "failure.json").exists()
+
+
+def test_a_diverged_trial_is_recorded_as_such(tmp_path):
+    study = tiny_study(tmp_path / "s", trials=1, max_epochs=2, archs="V", space="hidden=4,lr=1e308,momentum=0")  # steps overflow
+    assert run_one(study, 0)["state"] == "diverged"
+    frame = study.to_dataframe()
+    assert frame.outcome[0] == "diverged" and study.status()["total"]["diverged"] == 1
+
+
+# ------------------------------------------------------------------------------------ the local executor
+def test_local_run_then_status_and_export(tmp_path, capsys):
+    path = tmp_path / "s"
+    assert cli.main(["search", "create", str(path), "--task", "jsb", "--archs", "V,CIFG", "--trials", "2",
+                     "--max-epochs", "2", "--space", "hidden=4", "--seed", "3"]) == 0
+    assert cli.main(["search", "run", str(path), "--workers", "2"]) == 0
+    study = Study.open(path)
+    assert_each_trial_ended_once(study)
+    assert cli.main(["search", "status", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "4/4 trials ended" in out and "best so far" in out
+    assert cli.main(["search", "export", str(path), "--csv", str(tmp_path / "t.csv")]) == 0
+    import pandas as pd
+    frame = pd.read_csv(tmp_path / "t.csv")
+    assert len(frame) == 4 and set(frame.outcome) <= {"finished", "early_stopped"}
+    assert (frame.hidden == 4).all() and frame.valid_metric.notna().all() and (frame.seed == study.trial(0).config.seed).sum() == 2
+    assert cli.main(["search", "run", str(path), "--workers", "2"]) == 0     # nothing left: nothing runs again
+    assert_each_trial_ended_once(study)
+    capsys.readouterr()
+    study.run(progress=True)                                    # the bar a terminal shows
+    bar = capsys.readouterr().err
+    assert "4/4" in bar and "failed=0" in bar and "best=" in bar and "best=-" not in bar
+
+
+def test_local_executor_reruns_the_trial_of_a_sigkilled_child(tmp_path):
+    study = tiny_study(tmp_path / "s", trials=2)
+    result = {}
+    driver = threading.Thread(target=lambda: result.update(study.run(workers=2, progress=False)))
+    driver.start()
+    killed = kill_mid_trial(study)
+    driver.join(timeout=600)
+    assert not driver.is_alive()
+    assert result["total"]["done"] == study.size
+    assert_each_trial_ended_once(study, resumed={killed.id})
+
+
+def test_a_killed_driver_then_a_rerun_completes_the_study(tmp_path):
+    study = tiny_study(tmp_path / "s", trials=2)
+    driver = subprocess.Popen([sys.executable, "-m", "lstm_scratch.cli", "search", "run", str(study.path),
+                               "--workers", "2"], start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: trial_mid_run(study), 240, "a trial mid-run")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)                      # the driver and its workers, all at once
+        driver.wait()
+    assert any(s.state != "done" for s in study.states())
+    study.run(workers=2, progress=False)
+    assert_each_trial_ended_once(study)
