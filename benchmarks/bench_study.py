@@ -126,7 +126,11 @@ def projection(args) -> None:
     start = time.perf_counter()
     study.run(workers=args.workers)
     wall = time.perf_counter() - start
-    probe = min(probe_before, speed_probe())
+    report_projection(study, wall, min(probe_before, speed_probe()), args.workers)
+
+
+def report_projection(study, wall, probe, workers) -> None:
+    """Project the full study's core-hours from the trials of ``study`` that have ended."""
     frame = study.to_dataframe()
     ended = frame[frame.outcome.isin(["finished", "early_stopped", "diverged", "failed"])]
     cpu = ended.cpu_seconds.mean()
@@ -138,8 +142,8 @@ def projection(args) -> None:
             train += sum(s.record["history"]["train_seconds"])
             valid += sum(s.record["history"]["valid_seconds"]) + (s.record["test_seconds"] or 0.0)
     walls = ended.wall_seconds.sum()
-    print(f"{len(ended)} trials of the full JSB study in {path} ({wall:.0f} s wall this session, "
-          f"{args.workers} at a time); probe {probe:.2f} µs against {PROBE_REFERENCE_US} quiet "
+    print(f"{len(ended)} trials of the full JSB study in {study.path} ({wall:.0f} s wall this session, "
+          f"{workers} at a time); probe {probe:.2f} µs against {PROBE_REFERENCE_US} quiet "
           f"({probe / PROBE_REFERENCE_US:.2f}× slower)")
     print(f"  mean {cpu:.1f} CPU-s per trial → {hours:.1f} core-hours for {FULL_STUDY_TRIALS} trials, "
           f"≈ {hours * PROBE_REFERENCE_US / probe:.1f} at normal speed (goal ≤ 8)")

@@ -44,11 +44,12 @@ def _add_train(sub) -> None:
                                      "noise, early stopping); writes OUT/record.json, OUT/checkpoint.npz, "
                                      "OUT/params.npz")
     p.add_argument("--task", help="task, e.g. jsb, timit, handwriting (see 'lstm-odyssey data list')")
-    p.add_argument("--arch", help="architecture: V, NIG, NFG, NOG, NIAF, NOAF, CIFG, NP, FGR, GRU, MUT1-3 "
-                                  "(default V)")
+    p.add_argument("--arch", help="architecture: V, NIG, NFG, NOG, NIAF, NOAF, CIFG, NP, FGR, GRU, MUT1-3; "
+                                  "JZS's TANH, LSTM, LSTM-F, LSTM-I, LSTM-O, LSTM-B (default V)")
     p.add_argument("--hidden", type=int, help="blocks per direction N (default 100)")
+    p.add_argument("--layers", type=int, help="stacked recurrent layers (default 1)")
     p.add_argument("--lr", type=float, help="learning rate η, scaled by (1 − m) in the update (default 1e-3)")
-    p.add_argument("--momentum", type=float, help="momentum m in [0, 1) (default 0.9)")
+    p.add_argument("--momentum", type=float, help="momentum m in [0, 1) (default 0.9; protocol jzs: 0)")
     p.add_argument("--classical", dest="nesterov", action="store_const", const=False,
                    help="classical momentum instead of Nesterov's")
     p.add_argument("--noise", type=float, help="std of Gaussian noise on training inputs (default 0)")
@@ -57,7 +58,17 @@ def _add_train(sub) -> None:
     p.add_argument("--max-epochs", type=int, help="at most this many epochs (default 150)")
     p.add_argument("--patience", type=int, help="stop after this many epochs without improvement (default 15)")
     p.add_argument("--dtype", choices=("float64", "float32"), help="precision (default float64)")
-    p.add_argument("--forget-bias", type=float, help="initial forget-gate bias (1 for LSTM-b; default 0)")
+    p.add_argument("--forget-bias", type=float, help="initial forget-gate bias (default: the architecture's, "
+                                                     "1 for LSTM-B, else 0)")
+    p.add_argument("--init-scale", type=float, help="std of the N(0, s²) weight initialisation (default 0.1)")
+    p.add_argument("--protocol", choices=("online", "jzs"),
+                   help="online: the paper's SGD, one update per sequence (default); jzs: JZS's minibatches "
+                        "with truncated BPTT, norm clipping and η halving (SPEC §11)")
+    p.add_argument("--batch", type=int, help="jzs: sequences per minibatch (default 20)")
+    p.add_argument("--unroll", type=int, help="jzs: truncated-BPTT window in steps, state carried (default 35)")
+    p.add_argument("--clip-norm", type=float, help="jzs: clip the minibatch gradient's L2 norm (default 5)")
+    p.add_argument("--lr-decay", type=float, help="jzs: η factor after 3 epochs without improvement "
+                                                  "(default 0.5)")
     p.add_argument("--out", required=True, help="run directory (must not hold a run unless --resume)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in OUT from its checkpoint (with a higher --max-epochs or "

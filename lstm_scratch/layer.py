@@ -7,6 +7,8 @@ size; ``params`` and ``grads`` are dicts of named views into them (names as in :
 Initialisation (SPEC §6, our choice): every weight, peepholes included, from N(0, init_std²) with
 init_std = 0.1; biases 0. ``forget_bias`` (JZS "LSTM-b": +1) sets the forget-gate bias b_f; for CIFG,
 whose forget gate is fᵗ = 1 − iᵗ, it sets b_i = −forget_bias so that f starts at σ(forget_bias) too.
+Left unset (None) it is the architecture row's own (:meth:`Architecture.initial_forget_bias`): +1 for
+LSTM-B, 0 for every other row.
 """
 from __future__ import annotations
 
@@ -70,13 +72,15 @@ class Layer:
     >>> dx = layer.backward(np.ones_like(y))          # (T, N) -> (T, M); fills layer.grads
 
     ``flat`` / ``grad_flat`` may be given as views into a larger vector (a network's); the layer then
-    initialises and uses that storage.
+    initialises and uses that storage — or, with ``keep_values=True``, uses ``flat`` as it is (a
+    replica sharing another layer's parameters).
     """
 
     def __init__(self, arch: str = "V", n_in: int = 1, n_hidden: int = 1, *, dtype=np.float64,
-                 seed: int | np.random.Generator = 0, forget_bias: float = 0.0,
+                 seed: int | np.random.Generator = 0, forget_bias: float | None = None,
                  backend: str = "numba", init_std: float = 0.1,
-                 flat: np.ndarray | None = None, grad_flat: np.ndarray | None = None):
+                 flat: np.ndarray | None = None, grad_flat: np.ndarray | None = None,
+                 keep_values: bool = False):
         self.layout = Layout(arch, n_in, n_hidden)
         self.arch = self.layout.arch
         self.n_in, self.n_hidden = self.layout.n_in, self.layout.n_hidden
@@ -91,15 +95,17 @@ class Layer:
         self._blocks = self.layout.blocks(self.flat)
         self._grad_blocks = self.layout.blocks(self.grad_flat)
         self._cache = None
-        self.initialise(seed, forget_bias=forget_bias, init_std=init_std)
+        if not (keep_values and flat is not None):
+            self.initialise(seed, forget_bias=forget_bias, init_std=init_std)
 
     @property
     def n_params(self) -> int:
         return self.layout.size
 
-    def initialise(self, seed: int | np.random.Generator = 0, *, forget_bias: float = 0.0,
+    def initialise(self, seed: int | np.random.Generator = 0, *, forget_bias: float | None = None,
                    init_std: float = 0.1) -> None:
         """Weights and peepholes ~ N(0, init_std²), biases 0, forget bias as in the module docstring."""
+        forget_bias = self.arch.initial_forget_bias(forget_bias)
         if forget_bias and self.arch.family != "lstm":
             raise ValueError(f"forget_bias applies to LSTM variants; {self.arch.name} has no forget gate")
         if forget_bias and not (self.arch.forget_gate or self.arch.coupled):
@@ -121,17 +127,49 @@ class Layer:
         from . import kernels
         return kernels, self._blocks, self._grad_blocks
 
-    def forward(self, x: np.ndarray, keep_cache: bool = True) -> np.ndarray:
+    def forward(self, x: np.ndarray, keep_cache: bool = True, state: tuple | None = None) -> np.ndarray:
         """x: (T, n_in) of the layer's dtype → y: (T, n_hidden).
 
         ``keep_cache=False`` skips storing what :meth:`backward` needs: the layer is then left
-        untouched, so several threads may run forward passes of the same layer at once (evaluation)."""
+        untouched, so several threads may run forward passes of the same layer at once (evaluation).
+        ``state`` = (h0, c0): start from that state instead of zeros (truncated BPTT; c0 None for the
+        gated cells) — what :meth:`final_state` returned for the window before. No gradient flows into
+        it (:meth:`backward` stops at the window's first step)."""
         x = _check_sequence("x", x, self.n_in, self.dtype)
         module, params, _ = self._backend()
-        y, cache = module.forward(self.arch, params, x)
+        y, cache = module.forward(self.arch, params, x, *self._check_state(state))
         if keep_cache:
             self._cache, self._steps = cache, x.shape[0]
         return y
+
+    def _check_state(self, state) -> tuple:
+        """``state`` = (h0, c0) checked against this layer: ((N,), (N,) or None) of its dtype, finite."""
+        if state is None:
+            return None, None
+        cells = self.arch.family == "lstm"
+        if not (isinstance(state, tuple) and len(state) == 2):
+            raise ValueError(f"state must be a pair (h0, c0){'' if cells else ' with c0 None'}, got "
+                             f"{type(state).__name__}")
+        for name, vector in zip(("h0", "c0"), state):
+            if vector is None and (name == "h0" or cells):
+                raise ValueError(f"{name} is None: {self.arch.name} needs it in an initial state")
+            if vector is not None and not cells and name == "c0":
+                raise ValueError(f"c0: {self.arch.name} has no cell state; give (h0, None)")
+            if vector is not None and not (isinstance(vector, np.ndarray) and vector.shape == (self.n_hidden,)
+                                           and vector.dtype == self.dtype and np.isfinite(vector).all()):
+                raise ValueError(f"{name} must be a finite {self.dtype} vector of {self.n_hidden} values, got "
+                                 f"{getattr(vector, 'dtype', type(vector).__name__)} "
+                                 f"{getattr(vector, 'shape', '')}")
+        return state
+
+    def final_state(self) -> tuple:
+        """(h, c) after the last step of the last forward pass that kept its cache (c None for the gated
+        cells): the initial state of the next window in truncated BPTT. Copies: the cache may be reused."""
+        if self._cache is None:
+            raise RuntimeError("final_state() needs a forward pass with keep_cache=True first")
+        module, _, _ = self._backend()
+        h, c = module.final_state(self.arch, self._cache)
+        return h.copy(), None if c is None else c.copy()
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         """dy = ∂L/∂y: (T, n_hidden) → ∂L/∂x: (T, n_in); overwrites ``grads`` with ∂L/∂θ.
@@ -189,15 +227,17 @@ class BiLayer:
         return state
 
     def __init__(self, arch: str = "V", n_in: int = 1, n_hidden: int = 1, *, dtype=np.float64,
-                 seed: int | np.random.Generator = 0, forget_bias: float = 0.0,
+                 seed: int | np.random.Generator = 0, forget_bias: float | None = None,
                  backend: str = "numba", init_std: float = 0.1,
-                 flat: np.ndarray | None = None, grad_flat: np.ndarray | None = None):
+                 flat: np.ndarray | None = None, grad_flat: np.ndarray | None = None,
+                 keep_values: bool = False):
         size = Layout(arch, n_in, n_hidden).size
         dtype = _check_dtype(dtype)
         self.flat = _storage("flat", flat, 2 * size, dtype)
         self.grad_flat = _storage("grad_flat", grad_flat, 2 * size, dtype)
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        common = dict(dtype=dtype, seed=rng, forget_bias=forget_bias, backend=backend, init_std=init_std)
+        common = dict(dtype=dtype, seed=rng, forget_bias=forget_bias, backend=backend, init_std=init_std,
+                      keep_values=keep_values and flat is not None)
         self.fw = Layer(arch, n_in, n_hidden, flat=self.flat[:size], grad_flat=self.grad_flat[:size],
                         **common)
         self.bw = Layer(arch, n_in, n_hidden, flat=self.flat[size:], grad_flat=self.grad_flat[size:],

@@ -8,9 +8,20 @@ with ℓ the softmax cross-entropy per frame (TIMIT), the independent-Bernoulli 
 non-linearity into the loss. Backward:
 ∂ℓ/∂W_out = Σ_t δaᵗ hᵗᵀ, ∂ℓ/∂b_out = Σ_t δaᵗ, δhᵗ = W_outᵀ δaᵗ, then BPTT through the layer.
 
-Parameter names: ``fw.<name>`` (and ``bw.<name>``) for the recurrent layer, names as in
-:mod:`.variants`; ``out.W`` (K, H) and ``out.b`` (K,). Output weights are initialised like the
-recurrent ones, N(0, init_std²), biases 0.
+``layers=L`` stacks L recurrent layers (as ``torch.nn.LSTM(num_layers=L)``; JZS searched 1–4): layer
+ℓ > 1 reads the output hᵗ of layer ℓ − 1 (both directions concatenated when bidirectional), and the
+output layer reads the last one. Backward runs through every layer; ∂L/∂(input of layer ℓ) is the
+δ the layer below receives (the first layer computes no ∂L/∂x).
+
+Truncated BPTT (:mod:`.minibatch`): ``loss_and_grad(x, target, state)`` starts a unidirectional
+network from a given state, one (h, c) per layer, and ``final_state()`` hands the state after the last
+step to the next window; no gradient crosses the window's start. ``replica()`` is a second network on
+the same parameter vector with its own gradient and caches, for threads over the sequences of a batch.
+
+Parameter names: ``fw.<name>`` (and ``bw.<name>``) for the (first) recurrent layer, names as in
+:mod:`.variants`; ``l<ℓ>.fw.<name>`` (``l<ℓ>.bw.<name>``) for layer ℓ ≥ 2; ``out.W`` (K, H) and
+``out.b`` (K,). The flat vector holds layer 1, layer 2, …, then the output layer. Output weights are
+initialised like the recurrent ones, N(0, init_std²), biases 0.
 """
 from __future__ import annotations
 
@@ -19,7 +30,7 @@ import os
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 
 import numpy as np
 
@@ -42,6 +53,11 @@ class NetworkSpec:
     bidirectional: bool  # a forward and a backward recurrent layer
     dtype: str           # "float64" or "float32"
     blank: int = 0       # the CTC blank's output index (unused by the other losses)
+    layers: int = 1      # stacked recurrent layers (files saved before stacking existed have none: 1)
+
+
+# What a parameter file written before a field existed stands for (e.g. no "layers": one layer).
+_SPEC_DEFAULTS = {f.name: f.default for f in fields(NetworkSpec) if f.default is not MISSING}
 
 
 class Network:
@@ -49,46 +65,72 @@ class Network:
 
     ``net.flat`` holds every parameter; ``net.params`` names views into it. ``loss_and_grad(x, target)``
     returns the sequence's loss and the gradient with ``flat``'s shape — the network's own buffer,
-    overwritten by the next call (copy it to keep it).
+    overwritten by the next call (copy it to keep it). ``net.layers`` holds the recurrent layers (Layer or
+    BiLayer), bottom first; ``net.rnn`` is the first, for ``layers=1`` the only one.
     """
 
     def __init__(self, arch: str = "V", n_in: int = 1, n_hidden: int = 1, n_out: int = 1,
                  loss: str = "bernoulli", bidirectional: bool = False, dtype=np.float64, seed=0,
-                 forget_bias: float = 0.0, backend: str = "numba", init_std: float = 0.1,
-                 blank: int = 0):
+                 forget_bias: float | None = None, backend: str = "numba", init_std: float = 0.1,
+                 blank: int = 0, layers: int = 1, flat: np.ndarray | None = None):
         self.objective = objective(loss)                # raises for an unknown loss
         check_positive_integer("n_out", n_out)
         if self.objective.uses_blank and not (isinstance(blank, (int, np.integer)) and 0 <= blank < n_out):
             raise ValueError(f"blank={blank!r}: the CTC blank must be an output index in [0, {n_out - 1}]")
         dtype = _check_dtype(dtype)
+        check_positive_integer("layers", layers)
         layout = Layout(arch, n_in, n_hidden)          # checks the architecture and the sizes
         self.spec = NetworkSpec(layout.arch.name, layout.n_in, layout.n_hidden, int(n_out), loss,
-                                bool(bidirectional), dtype.name, int(blank))
+                                bool(bidirectional), dtype.name, int(blank), int(layers))
         self.arch, self.dtype, self.blank = layout.arch, dtype, int(blank)
-        self.loss_name = loss
+        self.loss_name, self.backend = loss, backend
         directions = 2 if bidirectional else 1
-        rnn_size = directions * layout.size
         width = directions * n_hidden
-        self.flat = np.zeros(rnn_size + n_out * width + n_out, dtype)
-        self.grad = np.zeros_like(self.flat)
+        inputs = [layout.n_in] + [width] * (layers - 1)      # what each layer reads
+        sizes = [directions * Layout(arch, m, n_hidden).size for m in inputs]
+        rnn_size = sum(sizes)
+        size = rnn_size + n_out * width + n_out
+        given = flat
+        if given is not None and not (isinstance(given, np.ndarray) and given.shape == (size,)
+                                      and given.dtype == dtype):
+            raise ValueError(f"flat must be a {dtype} vector of {size} parameters, got "
+                             f"{getattr(given, 'dtype', type(given).__name__)} {getattr(given, 'shape', '')}")
+        # A given vector (a replica's: shared with another network) is used as it is, not initialised.
+        self.flat = np.zeros(size, dtype) if given is None else given
+        self.grad = np.zeros(size, dtype)
         rng = np.random.default_rng(seed)
         kind = BiLayer if bidirectional else Layer
-        self.rnn = kind(arch, n_in, n_hidden, dtype=dtype, seed=rng, forget_bias=forget_bias,
-                        backend=backend, init_std=init_std, flat=self.flat[:rnn_size],
-                        grad_flat=self.grad[:rnn_size])
+        starts = np.cumsum([0] + sizes).tolist()         # where each layer's parameters begin
+        self.layers = tuple(
+            kind(arch, m, n_hidden, dtype=dtype, seed=rng, forget_bias=forget_bias, backend=backend,
+                 init_std=init_std, flat=self.flat[a:b], grad_flat=self.grad[a:b],
+                 keep_values=given is not None)
+            for m, a, b in zip(inputs, starts[:-1], starts[1:]))
+        self.rnn = self.layers[0]
         out_w = slice(rnn_size, rnn_size + n_out * width)
         self.W_out = self.flat[out_w].reshape(n_out, width)
         self.b_out = self.flat[out_w.stop:]
         self._dW_out = self.grad[out_w].reshape(n_out, width)
         self._db_out = self.grad[out_w.stop:]
-        self.W_out[:] = rng.normal(0.0, init_std, self.W_out.shape)
-        prefix = "" if bidirectional else "fw."
-        self.params = {prefix + k: v for k, v in self.rnn.params.items()}
+        if given is None:
+            self.W_out[:] = rng.normal(0.0, init_std, self.W_out.shape)
+        self.params, self.grads = {}, {}
+        for depth, layer in enumerate(self.layers):
+            prefix = ("" if depth == 0 else f"l{depth + 1}.") + ("" if bidirectional else "fw.")
+            self.params.update({prefix + k: v for k, v in layer.params.items()})
+            self.grads.update({prefix + k: v for k, v in layer.grads.items()})
         self.params.update({"out.W": self.W_out, "out.b": self.b_out})
-        self.grads = {prefix + k: v for k, v in self.rnn.grads.items()}
         self.grads.update({"out.W": self._dW_out, "out.b": self._db_out})
-        self._directions = (self.rnn.directions if bidirectional
-                            else (Direction(self.rnn, False, slice(0, n_hidden)),))
+        top = self.layers[-1]                          # the layer the output layer reads
+        self._directions = (top.directions if bidirectional
+                            else (Direction(top, False, slice(0, n_hidden)),))
+
+    def replica(self) -> "Network":
+        """A network on this one's parameter vector (``flat`` is shared, not copied) with its own
+        gradient buffer and caches: threads can each run ``loss_and_grad`` of another sequence at
+        once, and every update of ``flat`` is seen by all. (A fresh ``Network(..., flat=…)`` of the
+        same spec.)"""
+        return Network(**asdict(self.spec), backend=self.backend, flat=self.flat)
 
     @property
     def n_params(self) -> int:
@@ -98,35 +140,71 @@ class Network:
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Output pre-activations a = W_out h + b_out of one sequence: (T, n_out). Leaves the network
         untouched (no cache for a backward pass), so threads may call it at once."""
-        return sum(d.forward(x, keep_cache=False) @ self.W_out[:, d.columns].T
+        h = self._below_top(x, keep_cache=False)
+        return sum(d.forward(h, keep_cache=False) @ self.W_out[:, d.columns].T
                    for d in self._directions) + self.b_out
 
-    def loss_and_grad(self, x: np.ndarray, target) -> tuple[float, np.ndarray]:
+    def _below_top(self, x: np.ndarray, keep_cache: bool = True, state=None) -> np.ndarray:
+        """The top layer's input: ``x`` passed up through the layers beneath it (x itself for layers=1),
+        each from its own initial state when ``state`` (one per layer) is given."""
+        for depth, layer in enumerate(self.layers[:-1]):
+            x = layer.forward(x, keep_cache) if state is None else layer.forward(x, keep_cache, state[depth])
+        return x
+
+    def _check_state(self, state) -> None:
+        if state is None:
+            return
+        if self.spec.bidirectional:
+            raise ValueError("state: a bidirectional network has no initial state to carry (its backward "
+                             "direction reads the future); truncated BPTT needs one direction")
+        if not (isinstance(state, (tuple, list)) and len(state) == len(self.layers)):
+            raise ValueError(f"state must hold one (h0, c0) per layer ({len(self.layers)}), got "
+                             f"{type(state).__name__} of {len(state) if isinstance(state, (tuple, list)) else '?'}")
+
+    def final_state(self) -> tuple:
+        """One (h, c) per layer, bottom first (c None for the gated cells): the state after the last step
+        of the last ``loss_and_grad`` — the ``state`` of the next window (unidirectional networks)."""
+        if self.spec.bidirectional:
+            raise ValueError("final_state: a bidirectional network has no state to carry to a next window")
+        return tuple(layer.final_state() for layer in self.layers)
+
+    def loss_and_grad(self, x: np.ndarray, target, state=None) -> tuple[float, np.ndarray]:
         """The sequence's loss (summed over frames) and ∂loss/∂flat (the network's gradient buffer).
+
+        ``state``: one (h0, c0) per layer to start from (a unidirectional network; None: zeros); the
+        gradient stops there (truncated BPTT: :mod:`.minibatch`).
 
         The output layer is split by direction, aᵗ = W_fw y_fwᵗ + W_bw y_bwᵗ + b_out, so each
         direction's recurrent pass and its share of the output GEMMs run together — on its own thread
-        when a bidirectional layer is ``concurrent``; only the loss itself is sequential."""
+        when a bidirectional layer is ``concurrent``; only the loss itself is sequential. Stacked layers:
+        that split is the top layer's; the layers beneath run whole (each its directions concurrently)."""
+        self._check_state(state)
         outputs = {}
+        below = self.layers[:-1]
+        h_in = self._below_top(x, state=state)
 
         def forward(d):
-            outputs[d] = h = d.forward(x)
+            outputs[d] = h = d.forward(h_in) if state is None else d.layer.forward(h_in, True, state[-1])
             return h @ self.W_out[:, d.columns].T
 
         def backward(d):
             h = outputs[d]
             np.matmul(da.T, h, out=self._dW_out[:, d.columns])
-            d.backward(np.ascontiguousarray(da @ self.W_out[:, d.columns]), need_dx=False)
+            return d.backward(np.ascontiguousarray(da @ self.W_out[:, d.columns]), need_dx=bool(below))
 
         a = sum(self._each_direction(forward)) + self.b_out
         loss, da = self.objective.loss_of(a, target, self.blank)
         np.sum(da, axis=0, out=self._db_out)
-        self._each_direction(backward)
+        dh = self._each_direction(backward)
+        if below:       # ∂L/∂(top layer's input): the directions' shares add up; then down the stack
+            dh = sum(dh)
+            for depth in range(len(below) - 1, -1, -1):
+                dh = below[depth].backward(dh, need_dx=depth > 0)
         return loss, self.grad
 
     def _each_direction(self, work) -> tuple:
-        if isinstance(self.rnn, BiLayer):
-            return self.rnn.each_direction(work)
+        if isinstance(self.layers[-1], BiLayer):
+            return self.layers[-1].each_direction(work)
         return (work(self._directions[0]),)
 
     def predict(self, x: np.ndarray):
@@ -164,6 +242,7 @@ class Network:
         return net
 
     def _assign(self, spec: dict, arrays: dict, path) -> None:
+        spec = {**_SPEC_DEFAULTS, **spec}               # a field added since the file was written
         if spec != asdict(self.spec):
             diff = config_diff(spec, asdict(self.spec))
             raise ValueError(f"{path}: saved network differs from this one (field: (saved, this)) {diff}")
@@ -174,7 +253,7 @@ class Network:
         s = self.spec
         return (f"Network(arch={s.arch!r}, n_in={s.n_in}, n_hidden={s.n_hidden}, n_out={s.n_out}, "
                 f"loss={s.loss!r}, bidirectional={s.bidirectional}, dtype={s.dtype}, "
-                f"n_params={self.n_params})")
+                + (f"layers={s.layers}, " if s.layers > 1 else "") + f"n_params={self.n_params})")
 
 
 def _read_parameter_file(path) -> tuple[dict, dict]:

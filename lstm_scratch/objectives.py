@@ -9,11 +9,14 @@ name         loss (one sequence)             prediction               metric (po
 bernoulli    Σ_t Σ_k softplus(a) − z·a       σ(aᵗ) per note           nll_per_step: nats per time step
 softmax      Σ_t LSE(aᵗ) − aᵗ_{ℓᵗ}           softmax(aᵗ) per frame    frame_error: % misclassified frames
 ctc          −ln p(l | x)                    best path (labels)       cer: % character error rate
+next_symbol  Σ_{ℓᵗ ≠ −1} LSE(aᵗ) − aᵗ_{ℓᵗ}   softmax(aᵗ) per frame    accuracy: share of scored frames
 ===========  ==============================  =======================  ==================================
 
-Every metric is lower-is-better (early stopping keeps the minimum). The equations are in
-:mod:`.losses` and :mod:`.ctc`; this module only binds them to a name. Adding a loss is one new row
-in ``OBJECTIVES`` (its functions live next to their equations).
+Every metric is lower-is-better except ``accuracy`` (JZS's next-symbol accuracy on the positions their
+tasks score; frames labelled −1 are not scored): early stopping keeps the best value in the row's sense
+(:meth:`Objective.improves`). The equations are in :mod:`.losses` and :mod:`.ctc`; this module only
+binds them to a name. Adding a loss is one new row in ``OBJECTIVES`` (its functions live next to their
+equations).
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ class Objective:
     loss: Callable            # loss(logits (T, K), target[, blank=]) -> (loss summed over T, dlogits (T, K))
     prediction: Callable      # prediction(logits[, blank=]) -> probabilities (T, K) or a label sequence
     metric: Callable          # metric(logits_seqs, target_seqs[, blank=]) -> float, pooled over all frames
-    metric_name: str          # short key in records and the task table: nll_per_step, frame_error, cer
+    metric_name: str          # short key in records and the task table: nll_per_step, frame_error, cer, accuracy
     label: str                # for people: "NLL per time step (nats)", ...
     lower_is_better: bool     # early stopping keeps the best value in this sense
     uses_blank: bool          # loss, prediction and metric take ``blank=`` (the CTC blank's output index)
@@ -55,6 +58,11 @@ class Objective:
             return self.metric(logits_seqs, target_seqs, blank=blank)
         return self.metric(logits_seqs, target_seqs)
 
+    def improves(self, metric: float, best: float) -> bool:
+        """Whether ``metric`` is better than ``best`` in this objective's sense (strictly: a tie keeps
+        the earlier epoch)."""
+        return metric < best if self.lower_is_better else metric > best
+
 
 def best_path_cer(logits_seqs: Sequence, label_seqs: Sequence, blank: int = 0) -> float:
     """CER in % of the best-path decodings of ``logits_seqs`` against ``label_seqs`` (:mod:`.ctc`)."""
@@ -74,12 +82,15 @@ def _bernoulli_target_problem(y, frames: int, n_out: int) -> str | None:
     return None
 
 
-def _softmax_target_problem(y, frames: int, n_out: int) -> str | None:
-    try:
-        losses.check_class_labels(np.asarray(y), frames, n_out)
-    except ValueError as err:
-        return f"softmax target: {err}"
-    return None
+def _label_problem(check: Callable, what: str) -> Callable:
+    """The target check of a loss on one label per frame: ``check(labels, frames, n_out)``'s message."""
+    def problem(y, frames: int, n_out: int) -> str | None:
+        try:
+            check(np.asarray(y), frames, n_out)
+        except ValueError as err:
+            return f"{what} target: {err}"
+        return None
+    return problem
 
 
 def _ctc_target_problem(y, frames: int, n_out: int) -> str | None:
@@ -108,10 +119,16 @@ OBJECTIVES = {o.name: o for o in (
               target_problem=_bernoulli_target_problem, bidirectional=False),
     Objective("softmax", losses.softmax_xent, losses.softmax, losses.framewise_error, "frame_error",
               "framewise classification error %", lower_is_better=True, uses_blank=False,
-              real_targets=False, target_problem=_softmax_target_problem, bidirectional=True),
+              real_targets=False, target_problem=_label_problem(losses.check_class_labels, "softmax"),
+              bidirectional=True),
     Objective("ctc", ctc.ctc_loss, ctc.best_path, best_path_cer, "cer",
               "character error rate %", lower_is_better=True, uses_blank=True, real_targets=False,
               target_problem=_ctc_target_problem, bidirectional=True),
+    # JZS's tasks: predict the next symbol, scored where the task scores it (−1 elsewhere); one direction
+    Objective("next_symbol", losses.masked_softmax_xent, losses.softmax, losses.symbol_accuracy, "accuracy",
+              "next-symbol accuracy (scored positions)", lower_is_better=False, uses_blank=False,
+              real_targets=False, target_problem=_label_problem(losses.check_scored_labels, "next-symbol"),
+              bidirectional=False),
 )}
 
 

@@ -54,14 +54,13 @@ def prepare_worker(threads: int = 1, numba_cache_dir=None) -> dict:
         # pin_threads below limits the threads used; kernels compiled from now on use the cache given.
         import numba
         env["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
-        if numba_cache_dir is not None:
+        if numba_cache_dir is not None and numba.config.CACHE_DIR != env["NUMBA_CACHE_DIR"]:
             numba.config.CACHE_DIR = env["NUMBA_CACHE_DIR"]
+            if any(name.startswith("lstm_scratch.kernels") for name in sys.modules):
+                warnings.warn(f"prepare_worker: the kernels are already imported, so they keep their Numba "
+                              f"cache directory instead of {numba_cache_dir}; give the worker "
+                              "worker_environment() when it starts", RuntimeWarning, stacklevel=2)
     os.environ.update(env)
-    if "numba" in sys.modules and numba_cache_dir is not None:
-        if any(name.startswith("lstm_scratch.kernels") for name in sys.modules):
-            warnings.warn(f"prepare_worker: the kernels are already imported, so they keep their Numba cache "
-                          f"directory instead of {numba_cache_dir}; call prepare_worker first", RuntimeWarning,
-                          stacklevel=2)
     if "numpy" in sys.modules or "numba" in sys.modules:
         pin_threads(threads)
     return env
@@ -69,19 +68,21 @@ def prepare_worker(threads: int = 1, numba_cache_dir=None) -> dict:
 
 def warm_up(archs, dtype="float64") -> dict:
     """Compile (or load from the on-disk cache) the kernels a study needs — each architecture's
-    recurrent kernels and the momentum update — so no trial pays for it, and concurrent workers do
-    not all build the same cache. Returns the seconds each architecture took."""
+    recurrent kernels and the momentum update, for ``dtype`` (float64, float32 or mixed) — so no trial
+    pays for it, and concurrent workers do not all build the same cache. Returns the seconds each
+    architecture took."""
     import numpy as np
 
     from .kernels import warmup
-    from .momentum import Momentum
-    dtype = np.dtype(dtype)
+    from .momentum import MasterMomentum, Momentum
+    kernel_dtype = np.dtype("float32" if dtype == "mixed" else dtype)   # mixed: float32 kernels
     seconds = {}
     for arch in ([archs] if isinstance(archs, str) else archs):
         start = time.perf_counter()
-        warmup(arch, dtype)
+        warmup(arch, kernel_dtype)
         seconds[str(arch)] = time.perf_counter() - start
-    Momentum(np.zeros(2, dtype), 0.1, 0.5).step(np.zeros(2, dtype))
+    optimiser = MasterMomentum if dtype == "mixed" else Momentum
+    optimiser(np.zeros(2, kernel_dtype), 0.1, 0.5).step(np.zeros(2, kernel_dtype))
     return seconds
 
 

@@ -105,6 +105,17 @@ REQUIRED = {
 OPTIONAL = {"labels": lambda v: isinstance(v, dict), "extensions": lambda v: isinstance(v, list)}
 
 
+def check_fields(values: dict, required: dict, optional: dict, damaged, what: str = "the field") -> None:
+    """Every field of ``required`` present in ``values``, and every present field of ``required`` or
+    ``optional`` passing its test; else ``damaged(problem)`` is raised, the problem naming the field."""
+    for field, test in (*required.items(), *optional.items()):
+        if field not in values:
+            if field in required:
+                raise damaged(f"{what} {field!r} is missing")
+        elif not test(values[field]):
+            raise damaged(f"{what} {field!r} has an unusable value {values[field]!r:.80}")
+
+
 def read_record(path: str | os.PathLike) -> dict:
     """The run record in ``path``, checked: strict JSON, format ``RECORD_FORMAT``, every required field
     present with a value of the right kind, ``epochs`` equal to the history's length. A truncated,
@@ -118,12 +129,7 @@ def read_record(path: str | os.PathLike) -> dict:
         raise damaged(f"holds a JSON {type(record).__name__}, not an object")
     if record.get("format") != RECORD_FORMAT:
         raise damaged(f"format {record.get('format')!r}, expected {RECORD_FORMAT!r}")
-    for field, test in (*REQUIRED.items(), *OPTIONAL.items()):
-        if field not in record:
-            if field in REQUIRED:
-                raise damaged(f"the field {field!r} is missing")
-        elif not test(record[field]):
-            raise damaged(f"the field {field!r} has an unusable value {record[field]!r:.80}")
+    check_fields(record, REQUIRED, OPTIONAL, damaged)
     if record["epochs"] != len(record["history"]["valid_metric"]):
         raise damaged(f"epochs={record['epochs']} but the history holds "
                       f"{len(record['history']['valid_metric'])} epoch(s)")

@@ -9,6 +9,11 @@ Interface (shared with :mod:`lstm_scratch.kernels`)::
     y, cache = forward(arch, params, x)          # x: (T, M)            -> y: (T, N)
     dx = backward(arch, params, cache, dy, grads)  # dy = ∂L/∂y: (T, N)  -> dx = ∂L/∂x: (T, M)
                                                    # need_dx=False: returns None
+    h, c = final_state(arch, cache)                # the state after the last step (c: None for gated)
+
+The initial state is zero unless ``forward(..., h0=, c0=)`` gives one (truncated BPTT carries it from
+one window to the next; c0 only for the LSTM family); ``backward(..., need_dstate=True)`` returns
+``dx, dh0, dc0`` (∂L/∂ of the initial state; dc0 None for gated cells).
 
 ``params`` and ``grads`` are dicts of named arrays (:meth:`Layout.views`); ``backward`` overwrites
 every array in ``grads``. Shapes and dtypes are checked by :class:`lstm_scratch.Layer`, not here.
@@ -25,18 +30,35 @@ def sigmoid(a):
     return 0.5 * (1.0 + np.tanh(0.5 * a))
 
 
-def forward(arch: str | Architecture, params: dict, x: np.ndarray):
-    """Run one sequence forward; return the outputs and what backward needs."""
+def forward(arch: str | Architecture, params: dict, x: np.ndarray, h0: np.ndarray | None = None,
+            c0: np.ndarray | None = None):
+    """Run one sequence forward from the state (h0, c0) (None: zeros); return the outputs and what
+    backward needs."""
     arch = get(arch)
-    return (_lstm_forward if arch.family == "lstm" else _gated_forward)(arch, params, x)
+    N = params["b_z" if arch.family == "lstm" else "b_h"].shape[0]
+    h0 = np.zeros(N, dtype=x.dtype) if h0 is None else h0
+    if arch.family == "lstm":
+        return _lstm_forward(arch, params, x, h0, np.zeros(N, dtype=x.dtype) if c0 is None else c0)
+    if c0 is not None:
+        raise ValueError(f"c0: {arch.name} has no cell state; give h0 alone")
+    return _gated_forward(arch, params, x, h0)
+
+
+def final_state(arch: str | Architecture, cache) -> tuple:
+    """(h, c) after the last step (c is None for the gated cells)."""
+    last = cache["steps"][-1]
+    return (last["y"], last["c"]) if get(arch).family == "lstm" else (last["h"], None)
 
 
 def backward(arch: str | Architecture, params: dict, cache, dy: np.ndarray, grads: dict,
-             need_dx: bool = True):
-    """Full backpropagation through time; fill ``grads`` and return ∂L/∂x (None without ``need_dx``)."""
+             need_dx: bool = True, need_dstate: bool = False):
+    """Full backpropagation through time; fill ``grads`` and return ∂L/∂x (None without ``need_dx``);
+    with ``need_dstate``, (∂L/∂x, ∂L/∂h0, ∂L/∂c0) (∂L/∂c0 None for the gated cells)."""
     arch = get(arch)
-    dx = (_lstm_backward if arch.family == "lstm" else _gated_backward)(arch, params, cache, dy, grads)
-    return dx if need_dx else None
+    dx, dh0, dc0 = (_lstm_backward if arch.family == "lstm" else _gated_backward)(arch, params, cache, dy,
+                                                                                   grads)
+    dx = dx if need_dx else None
+    return (dx, dh0, dc0) if need_dstate else dx
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,8 +71,8 @@ def _activations(arch):
     return (tanh if arch.input_activation else identity), (tanh if arch.output_activation else identity)
 
 
-def _lstm_forward(arch, p, x):
-    """For t = 0 … T−1, with y⁻¹ = c⁻¹ = 0 (and i⁻¹ = f⁻¹ = o⁻¹ = 0 for FGR)::
+def _lstm_forward(arch, p, x, y0, c0):
+    """For t = 0 … T−1, from y⁻¹ = ``y0``, c⁻¹ = ``c0`` (and i⁻¹ = f⁻¹ = o⁻¹ = 0 for FGR: not carried)::
 
         z̄ᵗ = W_z xᵗ + R_z yᵗ⁻¹ + b_z                   zᵗ = g(z̄ᵗ)
         īᵗ = W_i xᵗ + R_i yᵗ⁻¹ + p_i ⊙ cᵗ⁻¹ + b_i       iᵗ = σ(īᵗ)      (≡ 1 without input gate)
@@ -66,7 +88,7 @@ def _lstm_forward(arch, p, x):
     zeros = np.zeros(N, dtype=x.dtype)
     ones = np.ones(N, dtype=x.dtype)
     steps = []                                     # one dict of named vectors per time step
-    y_prev, c_prev = zeros, zeros
+    y_prev, c_prev = y0, c0
     gates_prev = {"i": zeros, "f": zeros, "o": zeros}
 
     def pre_activation(gate, xt, y_prev, peek, gates_prev):
@@ -121,6 +143,8 @@ def _lstm_backward(arch, p, cache, dy, grads):
 
     CIFG: fᵗ = 1 − iᵗ, so the forget path's gradient δcᵗ ⊙ cᵗ⁻¹ reaches īᵗ with a minus sign.
     FGR: gate a at t also receives Σ_b R_abᵀ δb̄ᵗ⁺¹ before its own σ'.
+    Returns δx and the initial state's gradients, the t = −1 terms of the same recursion:
+    δy⁻¹ = Σ_b R_bᵀ δb̄⁰,  δc⁻¹ = δc⁰ ⊙ f⁰ + p_i ⊙ δī⁰ + p_f ⊙ δf̄⁰.
     """
     (_, g_prime), (_, h_prime) = _activations(arch)
     x, steps = cache["x"], cache["steps"]
@@ -183,37 +207,49 @@ def _lstm_backward(arch, p, cache, dy, grads):
         if "p_o" in p:
             grads["p_o"] += s["c"] * dbar["o"]
         dbar_next, dc_next, f_next = dbar, dc, s["f"]
-    return dx
+    dy0 = sum((p[f"R_{b}"].T @ d for b, d in dbar_next.items()), zeros)
+    dc0 = dc_next * f_next + sum((p[f"p_{b}"] * dbar_next[b] for b in "if" if f"p_{b}" in p), zeros)
+    return dx, dy0, dc0
 
 
 # ---------------------------------------------------------------------------------------------
-# Gated family: GRU and the JZS mutants (SPEC §4)
+# Gated family: GRU, the JZS mutants and the plain tanh RNN (SPEC §4)
 # ---------------------------------------------------------------------------------------------
-def _gated_forward(arch, p, x):
-    """With h = hᵗ⁻¹, h⁻¹ = 0, and m the mixing gate (u for GRU, z for MUT1–3)::
+def _gated_forward(arch, p, x, h0):
+    """With h = hᵗ⁻¹, h⁻¹ = ``h0``, and m the mixing gate (u for GRU, z for MUT1–3)::
 
         m̄ = W_m x + [U_m h | U_m tanh(h) | nothing] + b_m        m = σ(m̄)
-        r̄ = W_r x + U_r h + b_r                                   r = σ(r̄)
+        r̄ = W_r x + U_r h + b_r                                   r = σ(r̄)      (TANH: r ≡ 1)
         h̄ = U_h (r ⊙ h) + [W_h x | tanh(W_h x) for MUT1] + b_h   h̃ = tanh(h̄)
-        hᵗ = k ⊙ h + (1 − k) ⊙ h̃,   k = m (GRU: u keeps the old state), k = 1 − m (MUT: z writes h̃)
+        hᵗ = k ⊙ h + (1 − k) ⊙ h̃,   k = m (GRU: u keeps the old state), k = 1 − m (MUT: z writes h̃),
+                                    k ≡ 0 without mixing gate (TANH: hᵗ = tanh(W_h x + U_h h + b_h))
     """
     m = arch.mix_gate
-    T, N = x.shape[0], p["b_r"].shape[0]
-    h_prev = np.zeros(N, dtype=x.dtype)
+    T, N = x.shape[0], p["b_h"].shape[0]
+    h_prev = h0
     steps = []
     for t in range(T):
         s = {"h_prev": h_prev}
         s["m_in"] = {"none": None, "h": h_prev, "tanh": np.tanh(h_prev)}[arch.mix_recurrence]
-        m_bar = p[f"W_{m}"] @ x[t] + p[f"b_{m}"]
-        if s["m_in"] is not None:
-            m_bar = m_bar + p[f"U_{m}"] @ s["m_in"]
-        s["m"] = sigmoid(m_bar)
-        s["r"] = sigmoid(p["W_r"] @ x[t] + p["U_r"] @ h_prev + p["b_r"])
+        if m:
+            m_bar = p[f"W_{m}"] @ x[t] + p[f"b_{m}"]
+            if s["m_in"] is not None:
+                m_bar = m_bar + p[f"U_{m}"] @ s["m_in"]
+            s["m"] = sigmoid(m_bar)
+        if arch.reset_gate:
+            s["r"] = sigmoid(p["W_r"] @ x[t] + p["U_r"] @ h_prev + p["b_r"])
+        else:
+            s["r"] = np.ones(N, dtype=x.dtype)
         s["x_h"] = p["W_h"] @ x[t]
         if arch.candidate_input_tanh:
             s["x_h"] = np.tanh(s["x_h"])
         s["h_tilde"] = np.tanh(p["U_h"] @ (s["r"] * h_prev) + s["x_h"] + p["b_h"])
-        s["k"] = s["m"] if m == "u" else 1.0 - s["m"]
+        if m == "u":
+            s["k"] = s["m"]
+        elif m == "z":
+            s["k"] = 1.0 - s["m"]
+        else:
+            s["k"] = np.zeros(N, dtype=x.dtype)
         s["h"] = s["k"] * h_prev + (1.0 - s["k"]) * s["h_tilde"]
         steps.append(s)
         h_prev = s["h"]
@@ -228,6 +264,9 @@ def _gated_backward(arch, p, cache, dy, grads):
         δ(r ⊙ h) = U_hᵀ δh̄  →  δr̄ = δ(r ⊙ h) ⊙ h ⊙ σ'(r̄),  δh += δ(r ⊙ h) ⊙ r
         δh += U_rᵀ δr̄ + [U_mᵀ δm̄ | (U_mᵀ δm̄) ⊙ (1 − tanh²(h))]
         δx = W_mᵀ δm̄ + W_rᵀ δr̄ + W_hᵀ [δh̄ | δh̄ ⊙ (1 − tanh²(W_h x)) for MUT1]
+
+    TANH (k ≡ 0, r ≡ 1) keeps only what involves h̃:  δh̄ = δhᵗ ⊙ (1 − h̃²),  δh = U_hᵀ δh̄,
+    δx = W_hᵀ δh̄.  Returns δx, δh⁻¹ (what step 0 sends back) and None (no cell state).
     """
     m = arch.mix_gate
     x, steps = cache["x"], cache["steps"]
@@ -241,23 +280,27 @@ def _gated_backward(arch, p, cache, dy, grads):
         dh_t = dy[t] + dh_next
         dk = dh_t * (h - s["h_tilde"])
         dh = dh_t * s["k"]
-        dm_bar = (dk if m == "u" else -dk) * s["m"] * (1.0 - s["m"])
         dh_bar = dh_t * (1.0 - s["k"]) * (1.0 - s["h_tilde"] ** 2)
         drh = p["U_h"].T @ dh_bar
-        dr_bar = drh * h * s["r"] * (1.0 - s["r"])
-        dh += drh * s["r"] + p["U_r"].T @ dr_bar
-        if s["m_in"] is not None:
-            dm_in = p[f"U_{m}"].T @ dm_bar
+        dbar = {}                                   # δ of each gate's pre-activation, for W, U and b
+        if m:
+            dbar[m] = (dk if m == "u" else -dk) * s["m"] * (1.0 - s["m"])
+        if arch.reset_gate:
+            dbar["r"] = drh * h * s["r"] * (1.0 - s["r"])
+            dh += drh * s["r"] + p["U_r"].T @ dbar["r"]
+            grads["U_r"] += np.outer(dbar["r"], h)
+        else:
+            dh += drh                               # r ≡ 1
+        if m and s["m_in"] is not None:
+            dm_in = p[f"U_{m}"].T @ dbar[m]
             dh += dm_in if arch.mix_recurrence == "h" else dm_in * (1.0 - s["m_in"] ** 2)
-            grads[f"U_{m}"] += np.outer(dm_bar, s["m_in"])
+            grads[f"U_{m}"] += np.outer(dbar[m], s["m_in"])
         dx_h = dh_bar * (1.0 - s["x_h"] ** 2) if arch.candidate_input_tanh else dh_bar
-        for name, d in ((m, dm_bar), ("r", dr_bar), ("h", dx_h)):
+        for name, d in (*dbar.items(), ("h", dx_h)):
             grads[f"W_{name}"] += np.outer(d, x[t])
             dx[t] += p[f"W_{name}"].T @ d
-        grads[f"b_{m}"] += dm_bar
-        grads["b_r"] += dr_bar
-        grads["b_h"] += dh_bar
-        grads["U_r"] += np.outer(dr_bar, h)
+        for name, d in (*dbar.items(), ("h", dh_bar)):
+            grads[f"b_{name}"] += d
         grads["U_h"] += np.outer(dh_bar, s["r"] * h)
         dh_next = dh
-    return dx
+    return dx, dh_next, None

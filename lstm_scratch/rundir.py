@@ -30,7 +30,7 @@ import numpy as np
 
 from .atomic import atomic_write
 from .checks import config_diff
-from .records import HISTORY, jsonable, now, read_json
+from .records import HISTORY, check_fields, jsonable, now, read_json
 
 CHECKPOINT_FORMAT = "lstm_scratch.checkpoint/1"
 RECORD_NAME, CHECKPOINT_NAME, PARAMS_NAME, LOCK_NAME = "record.json", "checkpoint.npz", "params.npz", ".lock"
@@ -120,7 +120,7 @@ def compare_config(saved: dict, wanted: dict, where, extend: bool = True) -> dic
             return {k: wanted[k] for k in EXTENSIBLE}
         raise ValueError(f"{where}: a run can be extended, not shortened: {lowered} (field: (saved, now)) "
                          "would lower its limits")
-    raise ValueError(f"{where}: the checkpoint was made with another configuration (field: (saved, now)) "
+    raise ValueError(f"{where}: made with another configuration (field: (saved, now)) "
                      f"{diff}" + ("; on resume only max_epochs and patience may be raised" if extend else ""))
 
 
@@ -162,7 +162,8 @@ def locked(out: Path):
         except OSError as err:
             os.close(fd)
             if err.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise
+                raise ValueError(f"{path}: cannot lock the run directory ({err.strerror}); its file system "
+                                 "may not support locks (flock): use a directory on one that does") from err
             raise RunLocked(out, _holder(path)) from None
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
@@ -247,12 +248,7 @@ def load_checkpoint(path: str | os.PathLike, arrays: bool = True) -> tuple[dict,
         got = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint (format {got!r}); "
                          f"delete {Path(path).parent} or choose another --out")
-    for key, test in (*CHECKPOINT_STATE.items(), *CHECKPOINT_OPTIONAL.items()):
-        if key not in state:
-            if key in CHECKPOINT_STATE:
-                raise damaged(f"the checkpoint's state has no {key!r}")
-        elif not test(state[key]):
-            raise damaged(f"the checkpoint's {key!r} has an unusable value {state[key]!r:.80}")
+    check_fields(state, CHECKPOINT_STATE, CHECKPOINT_OPTIONAL, damaged, "the checkpoint's field")
     for name in CHECKPOINT_ARRAYS if arrays else ():
         if name not in loaded:
             raise damaged(f"the checkpoint has no array {name!r}")

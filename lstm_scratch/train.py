@@ -8,12 +8,17 @@ One run::
             g = ∇_θ loss(x̃, target)        full-sequence BPTT; the loss is summed over the sequence
             g ← clip(g, −c, c)             element-wise, only if clipping is on (default off)
             one momentum update (below)
-        score the validation split; keep θ if its metric is the best so far (all metrics: lower is better)
+        score the validation split; keep θ if its metric is the best so far (lower is better; accuracy: higher)
         stop when the metric has not improved for `patience` epochs
     score the test split once, with the kept θ
 
 Momentum (:mod:`.momentum`): v ← m·v − (1 − m)·η·∇f, Nesterov by default (classical as an option),
 implemented in the look-ahead-point reformulation — see that module for the equations.
+
+``protocol="jzs"`` replaces the inner loop by JZS's regime (SPEC §11, :mod:`.minibatch`): minibatches,
+truncated BPTT with the state carried between windows, gradient-norm clipping, and η halved after each
+epoch ≥ 3 epochs past the best one; everything else here — validation, early stopping, checkpoints,
+divergence, the record — is the same for both protocols. The record's config says which protocol ran.
 
 Divergence: a non-finite loss, gradient, parameter or validation metric ends the run at once with
 outcome ``diverged`` (no exception). Any other exception after the run started gives ``failed`` with
@@ -37,10 +42,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import records, rundir
+from . import minibatch, records, rundir
 from .checks import is_integer, is_real
 from .datacheck import check_data
-from .momentum import Momentum
+from .momentum import MasterMomentum, Momentum
 from .datasets import TASKS, TaskData, default_bidirectional, fingerprint_of, load_task
 from .network import Network
 from .objectives import objective
@@ -55,19 +60,31 @@ class TrainConfig:
     """Everything that determines a run's result (``threads`` and the output place do not)."""
 
     task: str                    # task name (lstm_scratch.datasets.TASKS), or a label for given data
-    arch: str = "V"              # architecture: V, NIG, …, FGR, GRU, MUT1-3 (lstm_scratch.variants)
+    arch: str = "V"              # architecture: V, NIG, …, FGR, GRU, MUT1-3; JZS's TANH, LSTM, LSTM-F/-I/-O/-B
+                                 # (lstm_scratch.variants)
     hidden: int = 100            # N, blocks per direction
-    lr: float = 1e-3             # η, before the (1 − m) scaling
-    momentum: float = 0.9        # m, 0 ≤ m < 1
+    layers: int = 1              # stacked recurrent layers (as nn.LSTM(num_layers=); JZS searched 1–4)
+    lr: float = 1e-3             # η, before the (1 − m) scaling (jzs: the starting η, halved as it stalls)
+    momentum: float | None = None    # m, 0 ≤ m < 1; None: 0.9 (online), 0 (jzs: plain SGD)
     nesterov: bool = True        # False: classical momentum (a TIMIT search dimension)
     noise: float = 0.0           # σ of the Gaussian noise added to training inputs
     clip: float | None = None    # element-wise gradient clipping to [−clip, clip]; None: off (default)
     seed: int = 1                # the run's seed: initialisation, sequence order and noise
     max_epochs: int = 150        # hard limit on epochs
     patience: int = 15           # stop after this many epochs without a better validation metric
-    dtype: str = "float64"       # "float64" (default) or "float32" (opt-in speed mode, SPEC §6)
-    forget_bias: float = 0.0     # initial forget-gate bias (+1 for JZS "LSTM-b")
+    dtype: str = "float64"       # "float64" (default), "float32" or "mixed" (float32 kernels, float64
+                                 # master weights and velocity): the opt-in speed modes (SPEC §6)
+    forget_bias: float | None = None   # initial forget-gate bias; None: the architecture's (+1 for
+                                       # LSTM-B, else 0), recorded as that number
     bidirectional: bool | None = None   # None: the task's (music: one direction; TIMIT, handwriting: two)
+    init_scale: float = 0.1      # σ of the N(0, σ²) initialisation of every weight (SPEC §6; JZS vary it)
+    protocol: str = "online"     # "online": the paper's, one update per sequence, full BPTT (SPEC §6);
+                                 # "jzs": JZS's minibatch regime (SPEC §11, lstm_scratch.minibatch)
+    # jzs only (None there: lstm_scratch.minibatch.DEFAULTS; online: must stay None)
+    batch: int | None = None         # sequences per minibatch (20)
+    unroll: int | None = None        # truncated-BPTT window in steps, state carried across windows (35)
+    clip_norm: float | None = None   # clip the minibatch gradient to this global L2 norm (5)
+    lr_decay: float | None = None    # η ← η·lr_decay after each epoch ≥ 3 epochs past the best (½)
 
     def __post_init__(self):
         def bad(field, value, need):
@@ -76,25 +93,32 @@ class TrainConfig:
             bad("task", self.task, "give a task name, e.g. jsb (see 'lstm-odyssey data list')")
         # The canonical name (raises for an unknown architecture): --arch v is recorded as V.
         object.__setattr__(self, "arch", get_architecture(self.arch).name)
+        self._resolve_protocol(bad)
+        if self.forget_bias is None:
+            object.__setattr__(self, "forget_bias", get_architecture(self.arch).initial_forget_bias())
         # Plain Python numbers (a search may pass NumPy scalars): the JSON copy then compares equal.
-        for name in ("hidden", "seed", "max_epochs", "patience"):
+        for name in ("hidden", "layers", "seed", "max_epochs", "patience"):
             value = getattr(self, name)
             if not is_integer(value):
                 bad(name, value, "must be an integer")
             object.__setattr__(self, name, int(value))
-        for name in ("lr", "momentum", "noise", "forget_bias") + (("clip",) if self.clip is not None else ()):
+        reals = ("lr", "momentum", "noise", "forget_bias", "init_scale")
+        for name in reals + (("clip",) if self.clip is not None else ()):
             value = getattr(self, name)
             if not is_real(value):
                 bad(name, value, "must be a number")
             object.__setattr__(self, name, float(value))
         if self.hidden < 1:
             bad("hidden", self.hidden, "the number of blocks must be a positive integer")
+        if self.layers < 1:
+            bad("layers", self.layers, "the number of stacked recurrent layers must be a positive integer")
         if not (math.isfinite(self.lr) and self.lr >= 0):
             bad("lr", self.lr, "the learning rate must be a finite number ≥ 0")
         if not 0 <= self.momentum < 1:
             bad("momentum", self.momentum, "momentum must lie in [0, 1): the lr is scaled by (1 − m)")
         if not math.isfinite(self.forget_bias):
             bad("forget_bias", self.forget_bias, "the initial forget-gate bias must be a finite number")
+        get_architecture(self.arch).initial_forget_bias(self.forget_bias)   # LSTM-B refuses another bias
         if not (math.isfinite(self.noise) and self.noise >= 0):
             bad("noise", self.noise, "the input-noise standard deviation must be a finite number ≥ 0")
         if self.clip is not None and not (math.isfinite(self.clip) and self.clip > 0):
@@ -103,10 +127,51 @@ class TrainConfig:
             value = getattr(self, name)
             if value < (0 if name == "seed" else 1):
                 bad(name, value, "must be a non-negative integer" if name == "seed" else "must be ≥ 1")
-        if self.dtype not in ("float64", "float32"):
-            bad("dtype", self.dtype, "use float64 or float32")
+        if self.dtype not in ("float64", "float32", "mixed"):
+            bad("dtype", self.dtype, "use float64, float32 or mixed")
         if not isinstance(self.nesterov, bool) or self.bidirectional not in (None, True, False):
             bad("nesterov/bidirectional", (self.nesterov, self.bidirectional), "must be True or False")
+        if not (math.isfinite(self.init_scale) and self.init_scale > 0):
+            bad("init_scale", self.init_scale, "the initialisation's standard deviation must be finite, > 0")
+
+    def _resolve_protocol(self, bad) -> None:
+        """Check the protocol and its fields; fill the unset ones (momentum; jzs: minibatch.DEFAULTS)."""
+        if self.protocol not in ("online", "jzs"):
+            bad("protocol", self.protocol, "use online (the paper's SGD, SPEC §6) or jzs (JZS's minibatch "
+                "regime, SPEC §11)")
+        jzs = self.protocol == "jzs"
+        defaults = minibatch.DEFAULTS if jzs else {"momentum": 0.9}
+        for name in minibatch.DEFAULTS:
+            value = getattr(self, name)
+            if value is None:
+                object.__setattr__(self, name, defaults.get(name))
+            elif not jzs and name != "momentum":
+                bad(name, value, "applies to protocol jzs only: add protocol='jzs' (--protocol jzs), or leave "
+                    "it unset")
+        if not jzs:
+            return
+        for name in ("batch", "unroll"):
+            if not is_integer(getattr(self, name), 1):
+                bad(name, getattr(self, name), "must be an integer ≥ 1")
+            object.__setattr__(self, name, int(getattr(self, name)))
+        for name in ("clip_norm", "lr_decay"):
+            value = getattr(self, name)
+            if not is_real(value) or not (math.isfinite(value) and value > 0):
+                bad(name, value, "must be a finite number > 0")
+            object.__setattr__(self, name, float(value))
+        if self.lr_decay > 1:
+            bad("lr_decay", self.lr_decay, "the decay factor must lie in (0, 1] (1: no decay)")
+        if self.bidirectional:
+            bad("bidirectional", True, "protocol jzs carries the state forward in time, which a backward "
+                "direction cannot: use one direction, or protocol online")
+        if get_architecture(self.arch).full_gate_recurrence:
+            bad("arch", self.arch, "FGR's gate recurrence carries gate values that truncated BPTT does not "
+                "carry between windows; train FGR with protocol online")
+
+    @property
+    def kernel_dtype(self) -> str:
+        """The dtype of the network and the data: float32 for ``mixed`` (whose master weights are float64)."""
+        return "float32" if self.dtype == "mixed" else self.dtype
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -132,7 +197,8 @@ class _State:
     best: np.ndarray                 # the parameters with the best validation metric so far
     order_rng: np.random.Generator   # reshuffles the training sequences every epoch
     noise_rng: np.random.Generator   # input noise
-    history: dict                    # per-epoch lists: train_loss, valid_metric, *_seconds
+    history: dict                    # per-epoch lists: train_loss, valid_metric, *_seconds (jzs: lr)
+    lr: float = 0.0                  # η of the next epoch (jzs: halved as the validation metric stalls)
     best_epoch: int | None = None
     best_metric: float = math.inf
     wall_seconds: float = 0.0        # spent by earlier sessions of this run (resume)
@@ -157,15 +223,20 @@ class _State:
 HISTORY = records.HISTORY
 
 
+def _history_names(config: TrainConfig) -> tuple:
+    """The per-epoch lists of a run's history: :data:`HISTORY`, plus each epoch's η for jzs."""
+    return HISTORY + (("lr",) if config.protocol == "jzs" else ())
+
+
 def _build_run(config: TrainConfig, data: TaskData) -> tuple[Network, _State]:
     """The network initialised from the run's seed, and a fresh run state (``data`` already checked)."""
     init, order, noise = np.random.SeedSequence(config.seed).spawn(3)
     bidirectional = default_bidirectional(data.train) if config.bidirectional is None else config.bidirectional
     net = Network(config.arch, data.train.n_in, config.hidden, data.train.n_out, loss=data.train.loss,
-                  bidirectional=bidirectional, dtype=config.dtype, seed=np.random.default_rng(init),
-                  forget_bias=config.forget_bias)
+                  bidirectional=bidirectional, dtype=config.kernel_dtype, seed=np.random.default_rng(init),
+                  forget_bias=config.forget_bias, layers=config.layers, init_std=config.init_scale)
     state = _State(net.flat.copy(), np.random.default_rng(order), np.random.default_rng(noise),
-                   {name: [] for name in HISTORY}, started=records.now())
+                   {name: [] for name in _history_names(config)}, lr=config.lr, started=records.now())
     return net, state
 
 
@@ -215,7 +286,7 @@ def _save_checkpoint(path, config, opt, state):
          "best_metric": state.best_metric, "order_rng": state.order_rng.bit_generator.state,
          "noise_rng": state.noise_rng.bit_generator.state, "wall_seconds": state.wall_seconds,
          "cpu_seconds": state.cpu_seconds, "sessions": state.sessions, "started": state.started,
-         "extensions": state.extensions or []})
+         "extensions": state.extensions or [], "lr": state.lr})
 
 
 def _restore(checkpoint, path, config, opt, state):
@@ -235,7 +306,8 @@ def _restore(checkpoint, path, config, opt, state):
         except (TypeError, ValueError, KeyError) as err:
             raise ValueError(f"{path}: the checkpoint's {name!r} is not a {type(rng.bit_generator).__name__} "
                              f"state ({type(err).__name__}: {err})") from err
-    state.history = {name: list(saved["history"][name]) for name in HISTORY}
+    state.history = {name: list(saved["history"][name]) for name in _history_names(config)}
+    state.lr = saved.get("lr", config.lr)           # checkpoints from before the jzs protocol: η fixed
     state.best_epoch = saved["best_epoch"]
     state.best_metric = math.inf if saved["best_metric"] is None else saved["best_metric"]
     state.wall_seconds, state.cpu_seconds = saved["wall_seconds"], saved["cpu_seconds"]
@@ -265,7 +337,7 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
     """Run (or, with ``resume``, continue) one training run; return its record (also written to
     ``out/record.json`` when ``out`` is given, with a checkpoint after every epoch).
 
-    ``data``: the task's splits (default: ``load_task(config.task, config.dtype, root)``).
+    ``data``: the task's splits (default: ``load_task(config.task, config.kernel_dtype, root)``).
     ``threads``: cores for this run (default all): validation runs over sequences on that many threads,
     and with two or more a bidirectional layer trains its directions concurrently (Numba is pinned to
     ``threads``, BLAS to one thread — see :mod:`.parallel`).
@@ -281,8 +353,15 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
     n_hidden, bidirectional, n_params, dtype}, epochs, best_epoch (1-based), best_valid_metric,
     test_metric (null unless the run finished or stopped early), history {train_loss (mean per frame,
     noisy inputs, moving parameters), valid_metric, seconds, train_seconds, valid_seconds},
-    seconds_per_epoch, test_seconds, wall_seconds, cpu_seconds, started, ended, sessions, divergence,
-    error (traceback), environment {code_version, library versions, threads, …}.
+    seconds_per_epoch, test_seconds, wall_seconds, cpu_seconds, started, ended, sessions, labels ({} here;
+    :func:`run_trial` stamps a study's), extensions ([{at_epoch, max_epochs, patience}]: limits raised on
+    resume), divergence, error (traceback), environment (:func:`lstm_scratch.provenance.provenance`: code
+    and library versions, host, pid, …; plus threads).
+
+    ``resume`` may raise ``config.max_epochs`` / ``patience`` above the checkpoint's (extending a run, even
+    one that has ended); nothing else may differ. The run holds ``out``'s lock (:func:`rundir.locked`)
+    throughout; another process using ``out`` gets ``rundir.RunLocked``. Ctrl-C raises KeyboardInterrupt
+    (the checkpoint stays; no record), also when it lands inside a compiled kernel.
     """
     clock = (time.perf_counter(), time.process_time())
     _check_arguments(config, out, data, resume, threads, progress, on_epoch)
@@ -328,27 +407,30 @@ def run_trial(config: TrainConfig, out, *, labels: dict | None = None, data: Tas
     out = rundir.check_out(out)
     wanted = asdict(config)
     with rundir.locked(out):
-        record_path, checkpoint_path = out / rundir.RECORD_NAME, out / rundir.CHECKPOINT_NAME
-        if record_path.exists():
-            try:
-                record = records.read_record(record_path)
-            except ValueError as err:
-                moved = rundir.set_aside(record_path, "corrupt")
-                warnings.warn(f"{err} -> set aside as {moved.name}; running the trial", RuntimeWarning)
-            else:
-                rundir.compare_config(record["config"], wanted, record_path, extend=False)
-                return record
-        checkpoint = None
-        if checkpoint_path.exists():
-            try:
-                checkpoint = rundir.load_checkpoint(checkpoint_path)
-            except ValueError as err:
-                moved = rundir.set_aside(checkpoint_path, "corrupt")
-                warnings.warn(f"{err} -> set aside as {moved.name}; starting the trial afresh", RuntimeWarning)
-            else:
-                rundir.compare_config(checkpoint[1]["config"], wanted, checkpoint_path, extend=False)
+        record = _usable(out / rundir.RECORD_NAME, records.read_record, lambda r: r["config"], wanted,
+                         "running the trial")
+        if record is not None:
+            return record
+        checkpoint = _usable(out / rundir.CHECKPOINT_NAME, rundir.load_checkpoint, lambda c: c[1]["config"],
+                             wanted, "starting the trial afresh")
         data = _task_data(config, data, root, threads)
         return _session(config, out, data, checkpoint, threads, progress, None, clock=clock, labels=labels)
+
+
+def _usable(path, read, config_of, wanted: dict, otherwise: str):
+    """``read(path)`` if ``path`` exists and was made with the configuration ``wanted`` (else a
+    ``ValueError``); None if it does not exist, or if ``read`` finds it damaged — it is then set aside,
+    with a warning, and the trial goes on ``otherwise``."""
+    if not path.exists():
+        return None
+    try:
+        found = read(path)
+    except ValueError as err:
+        moved = rundir.set_aside(path, "corrupt")
+        warnings.warn(f"{err} -> set aside as {moved.name}; {otherwise}", RuntimeWarning)
+        return None
+    rundir.compare_config(config_of(found), wanted, path, extend=False)
+    return found
 
 
 def _check_labels(labels) -> dict:
@@ -371,8 +453,14 @@ def _check_labels(labels) -> dict:
 def _task_data(config, data, root, threads) -> TaskData:
     """The run's data, checked: ``data`` as given (any sequence of three splits) or the task loaded;
     and the network for it must fit in memory (:func:`_check_memory`)."""
-    data = load_task(config.task, config.dtype, root) if data is None else TaskData(*data)
+    data = load_task(config.task, config.kernel_dtype, root) if data is None else TaskData(*data)
     check_data(data)
+    if config.protocol == "jzs":
+        bidirectional = (default_bidirectional(data.train) if config.bidirectional is None
+                         else config.bidirectional)
+        problem = minibatch.protocol_problem(data.train.loss, bidirectional)
+        if problem is not None:
+            raise ValueError(f"task {config.task!r}: {problem}")
     _check_memory(config, data, threads)
     return data
 
@@ -383,12 +471,14 @@ def _session(config, out, data, checkpoint, threads, progress, on_epoch, *, cloc
     try:
         net, state = _build_run(config, data)
         state.clock = clock
-        opt = Momentum(net.flat, config.lr, config.momentum, config.nesterov, config.clip)
+        optimiser = MasterMomentum if config.dtype == "mixed" else Momentum
+        opt = optimiser(net.flat, config.lr, config.momentum, config.nesterov, config.clip)
     except MemoryError as err:
         raise ValueError(_memory_message(config, data, threads)) from err
     if checkpoint is not None:
         _restore(checkpoint, out / rundir.CHECKPOINT_NAME, config, opt, state)
-    splits = _as_dtype(data, config.dtype)
+        net.flat[:] = opt.theta             # mixed: the network is the master rounded to float32
+    splits = _as_dtype(data, config.kernel_dtype)
     if out is not None:
         # A fresh run replaces the record of one that failed before its first checkpoint; an ended
         # run being extended gets a new record when it ends again (its history is in the checkpoint).
@@ -397,16 +487,18 @@ def _session(config, out, data, checkpoint, threads, progress, on_epoch, *, cloc
     result = {"divergence": None, "error": None, "test_metric": None, "test_seconds": None}
     with pinned_threads(threads) as threads:
         environment = records.environment(threads)      # the code as it was when this session started
-        if hasattr(net.rnn, "concurrent"):
-            net.rnn.concurrent = threads >= 2
+        for layer in net.layers:
+            if hasattr(layer, "concurrent"):
+                layer.concurrent = threads >= 2
         bar = _progress_bar(config, state, progress)
+        train_epoch, close = _epoch_of_protocol(config, net, opt, state, splits.train, threads)
         try:
             with np.errstate(all="ignore"):     # overflow on the way to divergence is detected, not warned
                 outcome, result["divergence"] = _epochs(config, net, opt, state, splits, threads, out, bar,
-                                                        on_epoch)
+                                                        on_epoch, train_epoch)
                 if outcome != "diverged":
                     t0 = time.perf_counter()
-                    opt.theta[:] = state.best               # test the best-validation parameters, once
+                    net.flat[:] = state.best                # test the best-validation parameters, once
                     result["test_metric"] = net.evaluate(*splits.test, threads=threads)
                     result["test_seconds"] = time.perf_counter() - t0
                     if out is not None:
@@ -418,6 +510,7 @@ def _session(config, out, data, checkpoint, threads, progress, on_epoch, *, cloc
                 raise KeyboardInterrupt("interrupted inside a compiled kernel") from err
             outcome, result["error"] = "failed", traceback.format_exc()
         finally:
+            close()
             if bar is not None:
                 bar.close()
     state.tick()
@@ -451,11 +544,15 @@ def _memory_needed(config, data, threads) -> tuple[int, int]:
                           else config.bidirectional)
     width = directions * config.hidden
     n_params = directions * Layout(config.arch, data.train.n_in, config.hidden).size \
+        + (config.layers - 1) * directions * Layout(config.arch, width, config.hidden).size \
         + data.train.n_out * (width + 1)
     longest = max(len(x) for split in data for x in split.inputs)
-    itemsize = np.dtype(config.dtype).itemsize
-    cache = CACHE_VECTORS * config.hidden * longest * directions * max(threads or os.cpu_count() or 1, 1)
-    return itemsize * (PARAMETER_COPIES * n_params + cache), n_params
+    itemsize = np.dtype(config.kernel_dtype).itemsize
+    workers = max(threads or os.cpu_count() or 1, 1)
+    cache = CACHE_VECTORS * config.hidden * longest * directions * config.layers * workers
+    # jzs: one gradient per sequence of a batch, their mean, and one gradient per replica (minibatch.py)
+    copies = PARAMETER_COPIES + (config.batch + workers if config.protocol == "jzs" else 0)
+    return itemsize * (copies * n_params + cache), n_params
 
 
 def _available_memory() -> int | None:
@@ -512,14 +609,30 @@ def _check_arguments(config, out, data, resume, threads, progress, on_epoch) -> 
         raise ValueError(f"on_epoch={on_epoch!r}: must be a function f(epoch, history) or None")
 
 
-def _epochs(config, net, opt, state, splits, threads, out, bar, on_epoch) -> tuple[str, Divergence | None]:
+def _epoch_of_protocol(config, net, opt, state, train, threads):
+    """(train_epoch(epoch, order) -> mean loss per frame or a Divergence, close()) for the config's
+    protocol: the online epoch above, or JZS's minibatch epoch (:mod:`.minibatch`) at ``state.lr``."""
+    inputs, targets = train
+    if config.protocol == "online":
+        return (lambda epoch, order: _train_epoch(net, opt, inputs, targets, order, config.noise,
+                                                  state.noise_rng, epoch)), (lambda: None)
+    runner = minibatch.MinibatchEpoch(net, config.batch, config.unroll, config.clip_norm, threads)
+
+    def train_epoch(epoch, order):
+        loss = runner.run(opt, state.lr, inputs, targets, order, config.noise, state.noise_rng)
+        return Divergence(epoch, *loss) if isinstance(loss, tuple) else loss
+    return train_epoch, runner.close
+
+
+def _epochs(config, net, opt, state, splits, threads, out, bar, on_epoch,
+            train_epoch) -> tuple[str, Divergence | None]:
     """Train epoch after epoch until a stop reason; return it (and the Divergence, if any)."""
-    (train_x, train_y), valid = splits.train, splits.valid
+    valid = splits.valid
     while (outcome := _stop_reason(state, config)) is None:
         epoch = state.epochs + 1
         t0 = time.perf_counter()
-        order = state.order_rng.permutation(len(train_x))
-        loss = _train_epoch(net, opt, train_x, train_y, order, config.noise, state.noise_rng, epoch)
+        order = state.order_rng.permutation(len(splits.train[0]))
+        loss = train_epoch(epoch, order)
         if isinstance(loss, Divergence):
             return "diverged", loss
         t1 = time.perf_counter()
@@ -529,9 +642,12 @@ def _epochs(config, net, opt, state, splits, threads, out, bar, on_epoch) -> tup
         t2 = time.perf_counter()
         for name, value in zip(HISTORY, (loss, metric, t2 - t0, t1 - t0, t2 - t1)):
             state.history[name].append(value)
-        if metric < state.best_metric:
+        if state.best_epoch is None or net.objective.improves(metric, state.best_metric):
             state.best_metric, state.best_epoch = metric, epoch
             state.best[:] = opt.theta
+        if config.protocol == "jzs":                # the η this epoch used, then the next epoch's
+            state.history["lr"].append(state.lr)
+            state.lr = minibatch.next_lr(state.lr, state.epochs, state.best_epoch, config.lr_decay)
         if out is not None:
             state.tick()
             _save_checkpoint(out / rundir.CHECKPOINT_NAME, config, opt, state)
@@ -567,7 +683,7 @@ def _record(config, data, net, state, outcome, *, divergence, error, test_metric
               "synthetic": bool(getattr(data.train, "synthetic", False)),
               "source": getattr(data.train, "source", None)},
         network={"arch": net.spec.arch, "n_hidden": net.spec.n_hidden, "bidirectional": net.spec.bidirectional,
-                 "n_params": net.n_params, "dtype": net.spec.dtype},
+                 "layers": net.spec.layers, "n_params": net.n_params, "dtype": net.spec.dtype},
         history=state.history, best_epoch=state.best_epoch,
         best_valid_metric=state.best_metric if state.best_epoch else None, test_metric=test_metric,
         test_seconds=test_seconds, wall_seconds=state.wall_seconds, cpu_seconds=state.cpu_seconds,

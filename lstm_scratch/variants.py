@@ -39,6 +39,22 @@ JZS write the bare input ``x`` into MUT1's candidate (``tanh(x)``) and MUT2's re
 needs dim(x) = N. Our choice (SPEC §4): a learned projection takes its place — ``tanh(W_h x)`` in MUT1,
 ``W_r x`` in MUT2 — so every cell accepts any input size.
 
+JZS's benchmark set (:data:`JZS_ARCHITECTURES`): their cells are rows of this same table, new flag
+combinations on the same two kernels, not new kernels::
+
+    TANH    hᵗ = tanh(W_h x + U_h h + b_h)      the gated family without mixing gate (k ≡ 0) and without
+                                                reset gate (r ≡ 1): hᵗ = h̃; JZS's "Tanh" (their W, U, b)
+    LSTM    JZS's LSTM = a no-peephole LSTM = NP. JZS print the output gate as o = tanh(·), almost
+            certainly a typo for σ (all their other gates are σ; a "gate" in (−1, 1) would flip the
+            output's sign): we use σ.
+    LSTM-F  LSTM without forget gate (fᵗ ≡ 1)   = NP + NFG
+    LSTM-I  LSTM without input gate (iᵗ ≡ 1)    = NP + NIG
+    LSTM-O  LSTM without output gate (oᵗ ≡ 1)   = NP + NOG
+    LSTM-B  LSTM with the forget-gate bias initialised to +1 (an initialisation default of the row:
+            ``forget_bias`` left unset gives +1); same parameters and kernel flags as LSTM
+
+JZS write the ablations in lower case (LSTM-f, …); names are case-insensitive, so both spellings work.
+
 Flat layout. A layer's parameters are one contiguous vector; each name is a row-contiguous view into
 it. The input weights of all gates come first and are adjacent, so they also form one stacked matrix
 (``blocks["W"]``) that projects the whole sequence in one GEMM; the recurrent weights likewise
@@ -73,11 +89,26 @@ class Architecture:
     full_gate_recurrence: bool = False  # the nine R_ab matrices (FGR)
     # --- gated family ----------------------------------------------------------------------
     # The gate that mixes old state and candidate: "u" keeps the old state (GRU: hᵗ = u⊙h + (1−u)⊙h̃),
-    # "z" writes the candidate (MUT: hᵗ = z⊙h̃ + (1−z)⊙h).
+    # "z" writes the candidate (MUT: hᵗ = z⊙h̃ + (1−z)⊙h), "" none: hᵗ = h̃ (TANH).
     mix_gate: str = ""
-    # What the mix gate sees of hᵗ⁻¹: "none" (MUT1), "h" (GRU, MUT2) or "tanh" (MUT3).
+    # What the mix gate sees of hᵗ⁻¹: "none" (MUT1, and TANH, which has no mix gate), "h" (GRU, MUT2)
+    # or "tanh" (MUT3).
     mix_recurrence: str = ""
     candidate_input_tanh: bool = False  # MUT1: tanh(W_h x) enters the candidate instead of W_h x
+    reset_gate: bool = True            # False: r ≡ 1, h̃ = tanh(U_h h + W_h x + b_h) (TANH, with no mix gate)
+    # --- initialisation --------------------------------------------------------------------
+    # The initial forget-gate bias this row stands for (LSTM-B: +1); None: the caller's choice, default 0.
+    forget_bias: float | None = None
+
+    def initial_forget_bias(self, given: float | None = None) -> float:
+        """The forget-gate bias to initialise with: ``given``, else this row's own (LSTM-B: +1; else 0).
+        A row that *is* a bias (LSTM-B) refuses another one rather than silently becoming another cell."""
+        if self.forget_bias is None:
+            return 0.0 if given is None else float(given)
+        if given is not None and float(given) != self.forget_bias:
+            raise ValueError(f"forget_bias={given!r}: {self.name} is the {self.description}; leave "
+                             "forget_bias unset, or choose LSTM to set another forget-gate bias")
+        return float(self.forget_bias)
 
     @property
     def has_forget_params(self) -> bool:
@@ -86,9 +117,10 @@ class Architecture:
 
     @property
     def gates(self) -> tuple[str, ...]:
-        """Gate letters in storage order: LSTM ``z i f o`` (those present); gated ``u|z r h``."""
+        """Gate letters in storage order: LSTM ``z i f o`` (those present); gated ``u|z r h`` (those
+        present: TANH has ``h`` alone)."""
         if self.family == "gated":
-            return (self.mix_gate, "r", "h")
+            return tuple(g for g in (self.mix_gate, "r" if self.reset_gate else "", "h") if g)
         present = {"z": True, "i": self.input_gate, "f": self.has_forget_params,
                    "o": self.output_gate}
         return tuple(g for g in "zifo" if present[g])
@@ -97,7 +129,7 @@ class Architecture:
     def recurrent_gates(self) -> tuple[str, ...]:
         """Gates with a recurrent matrix (R_* for LSTM, U_* for the gated family)."""
         if self.family == "gated" and self.mix_recurrence == "none":
-            return ("r", "h")
+            return tuple(g for g in self.gates if g != self.mix_gate)
         return self.gates
 
     @property
@@ -131,13 +163,30 @@ _TABLE = [
     Architecture("MUT3", "JZS mutant 3", family="gated", mix_gate="z", mix_recurrence="tanh"),
 ]
 
+# JZS's own cells and ablations, as flag combinations on the same kernels (module docstring).
+_JZS_TABLE = [
+    Architecture("TANH", "plain tanh RNN (JZS Tanh)", family="gated", mix_recurrence="none",
+                 reset_gate=False),
+    Architecture("LSTM", "JZS LSTM (no peepholes, as NP)", peepholes=False),
+    Architecture("LSTM-F", "JZS LSTM without forget gate", peepholes=False, forget_gate=False),
+    Architecture("LSTM-I", "JZS LSTM without input gate", peepholes=False, input_gate=False),
+    Architecture("LSTM-O", "JZS LSTM without output gate", peepholes=False, output_gate=False),
+    Architecture("LSTM-B", "JZS LSTM with forget-gate bias +1", peepholes=False, forget_bias=1.0),
+]
+
 ARCHITECTURES: tuple[str, ...] = tuple(a.name for a in _TABLE)
-"""Every architecture name, in the paper's order followed by the JZS cells."""
+"""The paper's nine architectures followed by GRU and the JZS mutants (the Odyssey study's table)."""
 
 LSTM_VARIANTS: tuple[str, ...] = tuple(a.name for a in _TABLE if a.family == "lstm")
 """Vanilla LSTM and the eight Odyssey variants."""
 
-_BY_NAME = {a.name: a for a in _TABLE}
+JZS_ARCHITECTURES: tuple[str, ...] = ("TANH", "LSTM", "LSTM-F", "LSTM-I", "LSTM-O", "LSTM-B",
+                                      "GRU", "MUT1", "MUT2", "MUT3")
+"""JZS's benchmark set (their Table 1): Tanh, LSTM and its ablations -f -i -o -b, GRU, MUT1–3."""
+
+_BY_NAME = {a.name: a for a in _TABLE + _JZS_TABLE}
+ALL_ARCHITECTURES: tuple[str, ...] = tuple(_BY_NAME)
+"""Every name :func:`get` knows: :data:`ARCHITECTURES`, then the JZS-only rows (TANH, LSTM, LSTM-F/-I/-O/-B)."""
 
 
 def get(arch: str | Architecture) -> Architecture:
@@ -146,7 +195,7 @@ def get(arch: str | Architecture) -> Architecture:
         return arch
     found = _BY_NAME.get(str(arch).upper())
     if found is None:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ALL_ARCHITECTURES)}")
     return found
 
 
@@ -158,7 +207,8 @@ class Layout:
 
     LSTM family: ``W`` (G·N, M), ``R`` (G·N, N), ``p`` (P, N), ``b`` (G·N,), ``Q`` (3, 3, N, N) for FGR,
     with G gates (:attr:`Architecture.gates`) and P peepholes (:attr:`Architecture.peephole_gates`).
-    Gated family: ``W`` (3·N, M), ``U`` (K·N, N) with K = 2 for MUT1 else 3, ``b`` (3·N,).
+    Gated family: ``W`` (G·N, M), ``U`` (K·N, N), ``b`` (G·N,) with G = 3 gates and K = 3 recurrent
+    matrices (MUT1: K = 2, no U_z; TANH: G = K = 1, W_h, U_h, b_h alone).
     """
 
     def __init__(self, arch: str | Architecture, n_in: int, n_hidden: int):

@@ -4,6 +4,7 @@ import pytest
 
 import lstm_scratch as ls
 from lstm_scratch.gradcheck import check_layer, relative_error
+from lstm_scratch.variants import ALL_ARCHITECTURES
 
 from conftest import random_layer, random_problem
 
@@ -20,6 +21,10 @@ def expected_count(arch, M, N):
         "CIFG": vanilla - one_gate, "NP": vanilla - 3 * N, "FGR": vanilla + 9 * N * N,
         "GRU": 3 * N * M + 3 * N * N + 3 * N, "MUT1": 3 * N * M + 2 * N * N + 3 * N,
         "MUT2": 3 * N * M + 3 * N * N + 3 * N, "MUT3": 3 * N * M + 3 * N * N + 3 * N,
+        # JZS's rows: Tanh RNN N(M + N + 1); their LSTM = NP; -f/-i/-o drop one gate's W, R, b
+        "TANH": N * M + N * N + N, "LSTM": vanilla - 3 * N, "LSTM-B": vanilla - 3 * N,
+        "LSTM-F": 3 * (N * M + N * N + N), "LSTM-I": 3 * (N * M + N * N + N),
+        "LSTM-O": 3 * (N * M + N * N + N),
     }[arch]
 
 
@@ -28,7 +33,7 @@ def test_architecture_list():
                                 "GRU", "MUT1", "MUT2", "MUT3")
 
 
-@pytest.mark.parametrize("arch", ls.ARCHITECTURES)
+@pytest.mark.parametrize("arch", ALL_ARCHITECTURES)
 def test_parameter_count(arch):
     layer = ls.Layer(arch, M, N)
     assert layer.n_params == expected_count(arch, M, N) == ls.n_params(arch, M, N)
@@ -92,7 +97,7 @@ def test_bidirectional_backward_direction_reads_the_sequence_reversed():
 
 
 @pytest.mark.parametrize("backend", ["numba", "reference"])
-@pytest.mark.parametrize("arch", ls.ARCHITECTURES)
+@pytest.mark.parametrize("arch", ALL_ARCHITECTURES)
 def test_saturation_gives_finite_values(arch, backend):
     layer = random_layer(arch, backend=backend, scale=10.0)
     x = np.tile([300.0, -300.0, 300.0], (8, 1))
@@ -101,7 +106,7 @@ def test_saturation_gives_finite_values(arch, backend):
     assert np.isfinite(y).all() and np.isfinite(dx).all() and np.isfinite(layer.grad_flat).all()
 
 
-@pytest.mark.parametrize("arch", ls.ARCHITECTURES)
+@pytest.mark.parametrize("arch", ALL_ARCHITECTURES)
 def test_numba_float32_agrees_with_float64(arch):
     wide = random_layer(arch)
     narrow = random_layer(arch, dtype=np.float32)

@@ -22,7 +22,7 @@ LAYERS = (
     ("datasets.store", "datasets.mfcc", "datasets.timit_corpus"),
     ("datasets.split",),                            # Split (checks its loss against the objectives)
     ("datasets.strokes",),
-    ("datasets.music", "datasets.timit", "datasets.iam_ondb", "datasets.synthetic_handwriting"),
+    ("datasets.music", "datasets.timit", "datasets.iam_ondb", "datasets.synthetic_handwriting", "datasets.jzs"),
     ("datasets.registry",),                         # the task table, load, load_task
     ("datasets.report", "datasets"),                # data list / info text; the package facade
     ("kernels.primitives",),
@@ -33,7 +33,7 @@ LAYERS = (
     ("gradcheck",),                                 # finite differences and random layers, for tests/tutorials
     ("network",),
     ("lstm_scratch",),                              # the package facade: Layer, Network, ...
-    ("momentum", "datacheck"),
+    ("momentum", "datacheck", "minibatch"),         # the update; data checks; JZS's minibatch epoch
     ("timing", "parallel"),                         # the training-step timer; thread pinning and warm-up
     ("provenance", "records", "rundir"),            # code/library/host identity; record schema; run directory
     ("train",),

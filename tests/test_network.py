@@ -1,4 +1,7 @@
 """The network: full finite-difference checks for each task's shape, save/load, predictions, errors."""
+import json
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 
@@ -13,9 +16,10 @@ TASKS = {  # loss, bidirectional, outputs: the three shapes of SPEC §5
 }
 
 
-def make(arch, task, backend="numba", seed=1):
+def make(arch, task, backend="numba", seed=1, layers=1):
     loss, bidirectional, n_out = TASKS[task]
-    net = Network(arch, M, N, n_out, loss=loss, bidirectional=bidirectional, backend=backend, seed=seed)
+    net = Network(arch, M, N, n_out, loss=loss, bidirectional=bidirectional, backend=backend, seed=seed,
+                  layers=layers)
     rng = np.random.default_rng(seed)
     net.flat[:] = rng.normal(0.0, 0.5, net.n_params)       # non-zero biases, peepholes, output bias
     x = rng.normal(size=(T, M))
@@ -118,3 +122,80 @@ def test_ctc_blank_is_saved_and_checked(tmp_path):
 def test_bad_hidden_size_names_the_field():
     with pytest.raises(ValueError, match="n_hidden must be a positive integer, got None"):
         Network("V", M, None, 5)
+
+
+# ----------------------------------------------------------------------------- stacked layers
+@pytest.mark.parametrize("backend", ["numba", "reference"])
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("layers", [2, 3])
+@pytest.mark.parametrize("arch", ["V", "GRU", "TANH"])
+def test_stacked_network_gradient(arch, layers, task, backend):
+    net, x, target = make(arch, task, backend, layers=layers)
+    loss, grad = net.loss_and_grad(x, target)
+    analytic = grad.copy()
+    numeric = numerical_gradient(lambda: net.loss_and_grad(x, target)[0], net.flat)
+    assert np.isfinite(loss)
+    assert relative_error(analytic, numeric) <= 1e-6
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_stacked_layers_read_the_layer_below(bidirectional):
+    """Layer 2 is a layer of its own fed with layer 1's output (both directions concatenated), the
+    output layer reads layer 2; names, sizes and the flat order follow."""
+    net = Network("CIFG", M, N, 5, loss="softmax", bidirectional=bidirectional, layers=2, seed=4)
+    directions = 2 if bidirectional else 1
+    first, second = net.layers
+    assert net.rnn is first and (first.n_in, second.n_in) == (M, directions * N)
+    names = [k for k in net.params if k.endswith("W_z")]
+    assert names == (["fw.W_z", "bw.W_z", "l2.fw.W_z", "l2.bw.W_z"] if bidirectional
+                     else ["fw.W_z", "l2.fw.W_z"])
+    assert net.n_params == first.n_params + second.n_params + 5 * directions * N + 5
+    assert np.shares_memory(net.params["l2.fw.W_z"], net.flat[first.n_params:first.n_params + second.n_params])
+    x = np.random.default_rng(0).normal(size=(T, M))
+    expected = second.forward(first.forward(x)) @ net.params["out.W"].T + net.params["out.b"]
+    assert np.allclose(net.logits(x), expected, rtol=0, atol=1e-13)
+
+
+def test_one_layer_keeps_its_names_and_numbers():
+    """layers=1 is the network as it was: same names, same initial parameters from the same seed."""
+    one = Network("V", M, N, 5, loss="softmax", bidirectional=True, seed=7)
+    explicit = Network("V", M, N, 5, loss="softmax", bidirectional=True, seed=7, layers=1)
+    assert list(one.params) == list(explicit.params) and np.array_equal(one.flat, explicit.flat)
+    assert not any(k.startswith("l") for k in one.params) and one.spec.layers == 1
+    deeper = Network("V", M, N, 5, loss="softmax", bidirectional=True, seed=7, layers=2)
+    first = one.layers[0].n_params
+    assert np.array_equal(deeper.flat[:first], one.flat[:first])    # layer 1 drawn first, as before
+
+
+@pytest.mark.parametrize("arch", ["V", "GRU"])
+def test_stacked_concurrent_directions_give_identical_gradients(arch):
+    net, x, target = make(arch, "timit-like", layers=3)
+    loss, grad = net.loss_and_grad(x, target)
+    sequential = grad.copy()
+    for layer in net.layers:
+        layer.concurrent = True
+    loss_concurrent, grad = net.loss_and_grad(x, target)
+    assert loss_concurrent == loss and np.array_equal(grad, sequential)
+
+
+def test_stacked_save_load_and_files_from_before_stacking(tmp_path):
+    net, x, _ = make("LSTM-F", "music-like", layers=2)
+    path = tmp_path / "deep.npz"
+    net.save(path)
+    again = Network.from_file(path)
+    assert again.spec.layers == 2 and np.array_equal(again.logits(x), net.logits(x))
+    with pytest.raises(ValueError, match=r"'layers': \(2, 1\)"):
+        Network("LSTM-F", M, N, 6, loss="bernoulli").load(path)
+    # a file written before stacking existed has no "layers" in its spec: one layer
+    one = Network("V", M, N, 6, loss="bernoulli", seed=3)
+    spec = {k: v for k, v in asdict(one.spec).items() if k != "layers"}
+    np.savez(tmp_path / "old.npz", __spec__=json.dumps(spec), **one.params)
+    old = Network.from_file(tmp_path / "old.npz")
+    assert old.spec.layers == 1 and np.array_equal(old.flat, one.flat)
+    Network("V", M, N, 6, loss="bernoulli").load(tmp_path / "old.npz")
+
+
+@pytest.mark.parametrize("layers", [0, -1, 1.5, None, True])
+def test_bad_layers_name_the_field(layers):
+    with pytest.raises(ValueError, match=f"layers must be a positive integer, got {layers!r}"):
+        Network("V", M, N, 5, layers=layers)

@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from test_train import Killed, config, synthetic_task  # noqa: E402
 TESTS = str(Path(__file__).parent)
 
 HOLDER = """
-import sys, time
+import sys
 sys.path.insert(0, sys.argv[1])
 from lstm_scratch.rundir import locked
 with locked(sys.argv[2]):
@@ -173,10 +172,10 @@ def _rewrite(path, change_state=None, drop_array=None):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda s: s.pop("history"), "the checkpoint's state has no 'history'"),
-    (lambda s: s.pop("order_rng"), "the checkpoint's state has no 'order_rng'"),
-    (lambda s: s.update(sessions="2"), "the checkpoint's 'sessions' has an unusable value '2'"),
-    (lambda s: s["history"].pop("valid_metric"), "the checkpoint's 'history' has an unusable value"),
+    (lambda s: s.pop("history"), "the checkpoint's field 'history' is missing"),
+    (lambda s: s.pop("order_rng"), "the checkpoint's field 'order_rng' is missing"),
+    (lambda s: s.update(sessions="2"), "the checkpoint's field 'sessions' has an unusable value '2'"),
+    (lambda s: s["history"].pop("valid_metric"), "the checkpoint's field 'history' has an unusable value"),
     (lambda s: s.update(best_metric="low"), "'best_metric' has an unusable value"),
     (lambda s: s["noise_rng"].update(state={"state": "x"}), r"'noise_rng' is not a PCG64 state"),
     (lambda s: s.update(format="other/1"), "not a lstm_scratch.checkpoint/1 checkpoint"),

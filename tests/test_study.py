@@ -154,6 +154,18 @@ def test_leases_running_stale_and_busy(tmp_path):
     assert study.state(trial).state == "done" and not (trial.path / LEASE_NAME).exists()
 
 
+def test_a_requeued_slurm_element_takes_over_its_own_lease_at_once(tmp_path, monkeypatch):
+    study = tiny_study(tmp_path / "s", trials=1, max_epochs=2)
+    trial = study.trial(0)
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "0")
+    write_lease(trial, host="node-that-died", pid=1, slurm_element="77_1")   # another element's: live
+    assert not run_one(study, trial.index)["ran"]
+    write_lease(trial, host="node-that-died", pid=1, slurm_element="77_0")   # this element's previous run
+    assert study.state(trial).state == "running"                           # to everyone else
+    assert run_one(study, trial.index)["ran"] and study.state(trial).state == "done"
+
+
 def test_a_trial_that_keeps_killing_its_worker_ends_failed(tmp_path):
     from collections import Counter
 
@@ -232,6 +244,17 @@ def test_local_executor_reruns_the_trial_of_a_sigkilled_child(tmp_path):
     assert not driver.is_alive()
     assert result["total"]["done"] == study.size
     assert_each_trial_ended_once(study, resumed={killed.id})
+
+
+def test_run_trial_cli_runs_one_trial_once(tmp_path, capsys):
+    study = tiny_study(tmp_path / "s", trials=1, max_epochs=2)
+    assert cli.main(["search", "run-trial", str(study.path), "--index", "1"]) == 0
+    assert capsys.readouterr().out.strip() == "trial CIFG-0000: done"
+    assert cli.main(["search", "run-trial", str(study.path), "--index", "1"]) == 0
+    assert capsys.readouterr().out.strip() == "trial CIFG-0000: done (not run here)"
+    assert [s.state for s in study.states()] == ["pending", "done"]
+    assert cli.main(["search", "run-trial", str(study.path), "--index", "2"]) == 2
+    assert "out of range 0 … 1" in capsys.readouterr().err
 
 
 def test_a_killed_driver_then_a_rerun_completes_the_study(tmp_path):

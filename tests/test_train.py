@@ -12,7 +12,7 @@ import pytest
 from lstm_scratch import rundir
 from lstm_scratch.cli import main
 from lstm_scratch.datasets import BLANK, Split
-from lstm_scratch.momentum import Momentum
+from lstm_scratch.momentum import MasterMomentum, Momentum
 from lstm_scratch.network import Network
 from lstm_scratch.train import TaskData, TrainConfig, train
 
@@ -379,6 +379,40 @@ def test_float32_runs_in_float32(tmp_path):
     assert rundir.load_checkpoint(tmp_path / "run" / "checkpoint.npz")[0]["velocity"].dtype == np.float32
 
 
+def test_master_weights_keep_the_updates_that_float32_rounds_away():
+    start, grad = np.full(3, 0.1, np.float32), np.full(3, 1e-3, np.float32)
+    lr, m = 1e-6, 0.9             # Θ moves ≤ ~1e-9 a step: under half a float32 ulp of 0.1 (3.7e-9)
+    pure, network = Momentum(start.copy(), lr, m), start.copy()
+    mixed, exact = MasterMomentum(network, lr, m), Momentum(start.astype(np.float64), lr, m)
+    for _ in range(200):
+        pure.step(grad), mixed.step(grad), exact.step(grad.astype(np.float64))
+    assert np.array_equal(pure.theta, start)                           # float32 alone: frozen
+    assert mixed.theta.dtype == np.float64 and np.array_equal(mixed.theta, exact.theta)
+    assert np.array_equal(network, exact.theta.astype(np.float32)) and np.all(network < start)
+
+
+def test_mixed_runs_float32_kernels_on_float64_master_weights_and_resumes_bit_for_bit(tmp_path):
+    data = synthetic_task("bernoulli")
+    cfg = config("bernoulli", dtype="mixed", noise=0.3, max_epochs=4)
+    whole = train(cfg, tmp_path / "whole", data=data, threads=1)
+
+    def on_epoch(epoch, history):
+        if epoch == 2:
+            raise Killed
+    with pytest.raises(Killed):
+        train(cfg, tmp_path / "cut", data=data, threads=1, on_epoch=on_epoch)
+    resumed = train(cfg, tmp_path / "cut", data=data, threads=1, resume=True)
+
+    assert whole["config"]["dtype"] == "mixed" and whole["network"]["dtype"] == "float32"
+    assert resumed["sessions"] == 2 and resumed["test_metric"] == whole["test_metric"]
+    assert resumed["history"]["train_loss"] == whole["history"]["train_loss"]
+    final = [rundir.load_checkpoint(tmp_path / run / "checkpoint.npz")[0] for run in ("whole", "cut")]
+    for name in ("params", "velocity"):                               # the float64 master and velocity
+        assert final[0][name].dtype == np.float64 and np.array_equal(final[0][name], final[1][name]), name
+    best = [Network.from_file(tmp_path / run / "params.npz").flat for run in ("whole", "cut")]
+    assert best[0].dtype == np.float32 and np.array_equal(best[0], best[1])
+
+
 # ------------------------------------------------------------------------------------ run directories
 @pytest.mark.parametrize("files, resume, message", [
     ({"record.json": '{"outcome": "finished"}'}, False, r"already ended \(finished\); to run it again delete {out}"),
@@ -564,7 +598,7 @@ data = synthetic_task(sizes=(60, 4, 4))
 lstm_scratch.train.load_task = lambda *args: data
 from lstm_scratch.cli import main
 sys.exit(main(["train", "--task", "synthetic-bernoulli", "--hidden", "30", "--max-epochs", "100000",
-               "--out", sys.argv[2], "--threads", "1"]))
+               "--patience", "100000", "--out", sys.argv[2], "--threads", "1"]))
 """
 
 
@@ -575,8 +609,11 @@ def test_a_real_sigint_always_ends_in_the_interrupted_path(tmp_path, delay):
     import signal
     import time
     out = tmp_path / "run"
+    # SIGINT at its default in the child, so Python turns it into KeyboardInterrupt even when the test
+    # itself runs in the background (where the shell ignores SIGINT, and children inherit that).
     process = subprocess.Popen([sys.executable, "-c", SIGINT_TARGET, str(Path(__file__).parent), str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 600
         while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline and process.poll() is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_scratch import parallel, records, rundir
+from lstm_scratch import parallel, records
 from lstm_scratch.network import Network
 from lstm_scratch.provenance import provenance
 from lstm_scratch.records import read_record
@@ -274,3 +274,9 @@ def test_config_of_a_record_compares_after_json(tmp_path):
     cfg = config(hidden=np.int64(4), lr=np.float64(0.1), clip=None)
     run_trial(cfg, tmp_path / "t", data=synthetic_task())
     assert read_record(tmp_path / "t" / "record.json")["config"] == asdict(cfg)
+
+
+def test_warm_up_takes_every_dtype_of_a_study():
+    for dtype in ("float64", "float32", "mixed"):
+        assert list(parallel.warm_up(["NIG"], dtype)) == ["NIG"]
+    assert list(parallel.warm_up("GRU")) == ["GRU"]

@@ -15,9 +15,10 @@ fraction of dimension d that the leaf covers and v_ℓ its value, everything is 
 
 a_j is constant between consecutive leaf edges of dimension j and a_ij on the grid of edges of i and j,
 so V_j and V_ij are exact sums over those intervals / cells — no sampling. The fractions V_j/V and
-V_ij/V are computed per tree and averaged over trees (trees with V = 0 are skipped, as in ``fanova``
-and Optuna); ``higher_order = 1 − Σ main − Σ pairs``. Marginal curves are a_j averaged over trees,
-with the standard deviation across trees (not a standard error: the band of the paper's Fig. 4).
+V_ij/V are computed per tree and averaged over trees (trees with V = 0 are skipped, here and in the
+curves, as in ``fanova`` and Optuna); ``higher_order = 1 − Σ main − Σ pairs``. Marginal curves are a_j
+averaged over trees, with the standard deviation across trees (not a standard error: the band of the
+paper's Fig. 4).
 
 **Scale.** A parameter flagged ``log`` is analysed in log10 space: the forest is fitted to log10 θ and
 the measure is uniform in log10 θ, which is how the paper sampled η, N and 1 − m (SPEC §8; Optuna and

@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..objectives import Objective, objective
-from . import iam_ondb, music, store, synthetic_handwriting, timit
+from . import iam_ondb, jzs, music, store, synthetic_handwriting, timit
 from .split import Split
 
 SPLITS = ("train", "valid", "test")
@@ -46,11 +46,15 @@ def _synthetic_handwriting(task, split, root, dtype, settings=synthetic_handwrit
     return synthetic_handwriting.load(split, dtype, settings)
 
 
+def _jzs(task, split, root, dtype, settings=jzs.JzsSettings()):
+    return jzs.load(task, split, dtype, settings)
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
     title: str
-    loss: str                 # objective name (lstm_scratch.objectives): "bernoulli" | "softmax" | "ctc"
+    loss: str                 # objective name (lstm_scratch.objectives): bernoulli, softmax, ctc, next_symbol
     n_in: int
     access: str               # "fetch" (manifest files), "licensed" (root / env var), "generated"
     sizes: tuple              # published train / valid / test sequence counts (None: ours, see docs)
@@ -61,6 +65,7 @@ class Task:
     env: str | None = None    # environment variable naming the corpus root (licensed tasks)
     synthetic: bool = False
     is_cached: Callable | None = None   # generated tasks: is_cached() -> are the default splits built?
+                                        # (None: generated on the fly, never cached)
 
     @property
     def objective(self) -> Objective:
@@ -68,7 +73,7 @@ class Task:
 
     @property
     def metric(self) -> str:
-        """The objective's metric name: nll_per_step, frame_error or cer."""
+        """The objective's metric name: nll_per_step, frame_error, cer or accuracy."""
         return self.objective.metric_name
 
 
@@ -91,6 +96,16 @@ TASKS = {t.name: t for t in (
     Task("handwriting_synthetic", "SYNTHETIC online handwriting from Hershey fonts, CTC (IAM-OnDB stand-in)",
          "ctc", 4, "generated", (400, 100, 100), _synthetic_handwriting, bidirectional=True,
          options=("settings",), synthetic=True, is_cached=synthetic_handwriting.is_cached),
+    # JZS's synthetic tasks (lstm_scratch.datasets.jzs): next-symbol prediction, one direction
+    Task("memorisation", "JZS memorisation: read 5 letters (of 26), then reproduce them", "next_symbol",
+         len(jzs.VOCABULARIES["memorisation"]), "generated", jzs.DEFAULT_SIZES, _jzs, bidirectional=False,
+         options=("settings",)),
+    Task("arithmetic", "JZS arithmetic: a ± b of up to 8 digits read among distractor letters, then the answer",
+         "next_symbol", len(jzs.VOCABULARIES["arithmetic"]), "generated", jzs.DEFAULT_SIZES, _jzs,
+         bidirectional=False, options=("settings",)),
+    Task("xml", "JZS XML: nested random tags, predict every character", "next_symbol",
+         len(jzs.VOCABULARIES["xml"]), "generated", jzs.DEFAULT_SIZES, _jzs, bidirectional=False,
+         options=("settings",)),
 )}
 
 
@@ -121,7 +136,7 @@ def load(task: str, split: str, root=None, dtype=np.float64, **options) -> Split
     ``root``: location of a licensed corpus (timit, iam_ondb). ``dtype``: float32 or float64, the type of
     inputs (and of music targets). ``options``: those the task's row lists — ``mfcc=MfccSettings(...)``
     for TIMIT, ``subsample=2`` for IAM-OnDB, ``settings=SyntheticSettings(...)`` for the synthetic
-    handwriting.
+    handwriting, ``settings=JzsSettings(...)`` for memorisation, arithmetic and xml.
     """
     name = resolve(task, root)
     if split not in SPLITS:
@@ -197,6 +212,8 @@ def availability(name: str) -> str:
         return "cached" if all(store.group_is_cached(g) for g in spec.groups) else "fetch on first use"
     if spec.access == "licensed":
         return f"${spec.env} = {os.environ[spec.env]}" if os.environ.get(spec.env) else f"needs root= or ${spec.env}"
+    if spec.is_cached is None:
+        return "generated on the fly (seeded)"
     return "cached" if spec.is_cached() else "generated on first use (cached)"
 
 

@@ -2,6 +2,11 @@
 
     y, cache = forward(arch, blocks, x)            # x: C-contiguous (T, M)  ->  y: (T, N)
     dx = backward(arch, blocks, cache, dy, grads)  # dy = ∂L/∂y (T, N)      ->  dx = ∂L/∂x (T, M)
+    h, c = final_state(arch, cache)                # the state after the last step (c: None for gated)
+
+``forward(..., h0=, c0=)`` starts from a given state instead of zeros (truncated BPTT carries it from
+window to window; c0 only for the LSTM family); ``backward(..., need_dstate=True)`` also returns
+∂L/∂h0 and ∂L/∂c0: ``dx, dh0, dc0`` (dc0 None for gated cells).
 
 ``blocks`` / ``grads`` are the stacked views of :meth:`lstm_scratch.variants.Layout.blocks` on the
 parameter and gradient vectors; ``backward`` overwrites every gradient. x, the parameters and dy share
@@ -16,7 +21,7 @@ import numpy as np
 from ..variants import Architecture, Layout, get
 from . import lstm
 
-__all__ = ["forward", "backward", "warmup"]
+__all__ = ["forward", "backward", "final_state", "warmup"]
 
 
 def _module(arch: Architecture):
@@ -26,17 +31,29 @@ def _module(arch: Architecture):
     return gated
 
 
-def forward(arch, blocks: dict, x: np.ndarray):
-    """Run one sequence forward; return y (T, N) and the cache :func:`backward` needs."""
+def forward(arch, blocks: dict, x: np.ndarray, h0: np.ndarray | None = None, c0: np.ndarray | None = None):
+    """Run one sequence forward from the state (h0, c0) (None: zeros); return y (T, N) and the cache
+    :func:`backward` needs."""
     arch = get(arch)
-    return _module(arch).forward(arch, blocks, x)
+    if arch.family == "lstm":
+        return _module(arch).forward(arch, blocks, x, h0, c0)
+    if c0 is not None:
+        raise ValueError(f"c0: {arch.name} has no cell state; give h0 alone")
+    return _module(arch).forward(arch, blocks, x, h0)
 
 
-def backward(arch, blocks: dict, cache, dy: np.ndarray, grads: dict, need_dx: bool = True):
+def final_state(arch, cache) -> tuple:
+    """(h, c) after the last step of the sequence of ``cache`` (c is None for the gated cells)."""
+    return _module(get(arch)).final_state(cache)
+
+
+def backward(arch, blocks: dict, cache, dy: np.ndarray, grads: dict, need_dx: bool = True,
+             need_dstate: bool = False):
     """Full BPTT over the sequence of ``cache``: overwrite ``grads`` and return ∂L/∂x (None when
-    ``need_dx`` is False: a first layer's input gradient is not needed, and skipping it saves a GEMM)."""
+    ``need_dx`` is False: a first layer's input gradient is not needed, and skipping it saves a GEMM).
+    ``need_dstate``: return (∂L/∂x, ∂L/∂h0, ∂L/∂c0) instead (∂L/∂c0 None for the gated cells)."""
     arch = get(arch)
-    return _module(arch).backward(arch, blocks, cache, dy, grads, need_dx)
+    return _module(arch).backward(arch, blocks, cache, dy, grads, need_dx, need_dstate)
 
 
 def warmup(arch, dtype=np.float64) -> None:

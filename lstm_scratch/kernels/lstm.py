@@ -24,8 +24,13 @@ What made it fast (measured, batch 1, N = 20–200):
 
 Cache layout (contiguous, time-major): ``A`` (T, G·N) holds the gate activations z, i, f, o of the
 gates present (every derivative is written through the activation: σ' = s(1 − s), tanh' = 1 − t²);
-``Y`` and ``C`` are (T + 1, N) with row 0 the initial zero state, so row t is yᵗ⁻¹ / cᵗ⁻¹ and row t + 1
+``Y`` and ``C`` are (T + 1, N) with row 0 the initial state, so row t is yᵗ⁻¹ / cᵗ⁻¹ and row t + 1
 is yᵗ / cᵗ; ``H`` (T, N) is h(cᵗ).
+
+Initial state (truncated BPTT carries it from one window to the next): y⁻¹ = ``y0``, c⁻¹ = ``c0``, zeros
+by default. Without one, step 0 skips R y⁻¹ exactly as before (bit for bit). FGR's previous gate values
+i⁻¹, f⁻¹, o⁻¹ start at 0 even then — that part of FGR's state is not carried. With ``need_dstate``
+the backward pass also returns ∂L/∂y⁻¹ = Σ_b R_bᵀ δb̄⁰ and ∂L/∂c⁻¹ = δc⁰ ⊙ f⁰ + p_i ⊙ δī⁰ + p_f ⊙ δf̄⁰.
 """
 from __future__ import annotations
 
@@ -41,9 +46,9 @@ class LSTMCache(NamedTuple):
     """What :func:`forward` keeps for :func:`backward` (the returned y is ``Y[1:]``)."""
     x: np.ndarray   # (T, M) the input
     A: np.ndarray   # (T, G·N) gate activations z, i, f, o (those present)
-    C: np.ndarray   # (T + 1, N) cells, row 0 = c⁻¹ = 0
+    C: np.ndarray   # (T + 1, N) cells, row 0 = c⁻¹ (the initial state, 0 by default)
     H: np.ndarray   # (T, N) h(cᵗ)
-    Y: np.ndarray   # (T + 1, N) outputs, row 0 = y⁻¹ = 0
+    Y: np.ndarray   # (T + 1, N) outputs, row 0 = y⁻¹ (the initial state, 0 by default)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -80,7 +85,7 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
     PF = int(has_pi) if has_pf else 0
     PO = int(has_pi) + int(has_pf) if has_po else 0
 
-    def forward(x, W, R, p, b, Q):
+    def forward(x, W, R, p, b, Q, y0, c0, from_state):
         T = x.shape[0]
         GN, N = R.shape
         dt = x.dtype
@@ -93,19 +98,22 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
         z_, i_, f_, o_ = np.empty(N, dt), np.empty(N, dt), np.empty(N, dt), np.empty(N, dt)
         Y = np.zeros((T + 1, N), dt)
         C = np.zeros((T + 1, N), dt)
+        if from_state:
+            Y[0] = y0
+            C[0] = c0
         H = np.empty((T, N), dt)
         RT = np.ascontiguousarray(R.T)               # (N, G·N): rows are what one y_k feeds
         if fgr:
             QT = _gate_matrix(Q, True)
         pre = np.empty(GN, dt)                       # this step's pre-activations (scratch, as above)
-        y_prev = np.zeros(N, dt)
+        y_prev = Y[0].copy()
         for t in range(T):
             for j in range(GN):
                 pre[j] = P[t, j] + b[j]
-            if t > 0:
+            if t > 0 or from_state:
                 add_tmatvec(RT, y_prev, 0, pre, 0)              # + R yᵗ⁻¹
-                if fgr:
-                    add_tmatvec(QT, A[t - 1], N, pre, N)        # + Σ_a R_ab aᵗ⁻¹ (i, f, o at t−1)
+            if t > 0 and fgr:
+                add_tmatvec(QT, A[t - 1], N, pre, N)            # + Σ_a R_ab aᵗ⁻¹ (i, f, o at t−1)
             # one contiguous slice per gate: plain indices let LLVM vectorise the loop over units
             c_prev, c, h, y = C[t], C[t + 1], H[t], Y[t + 1]
             z_bar, i_bar_, f_bar_, o_bar_ = (pre[:N], pre[CI * N:CI * N + N], pre[CF * N:CF * N + N],
@@ -158,7 +166,7 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
                 a[CO * N:CO * N + N] = o_
         return A, C, H, Y
 
-    def backward(x, W, R, p, b, Q, A, C, H, Y, dy, gW, gR, gp, gb, gQ, need_dx):
+    def backward(x, W, R, p, b, Q, A, C, H, Y, dy, gW, gR, gp, gb, gQ, need_dx, need_dstate):
         T = x.shape[0]
         GN, N = R.shape
         dt = x.dtype
@@ -232,16 +240,16 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
                 d[CF * N:CF * N + N] = df_
             if has_o:
                 d[CO * N:CO * N + N] = do_
-            if t > 0:
+            if t > 0 or need_dstate:                         # at t = 0: ∂L/∂y⁻¹
                 dy_rec[:] = 0
                 add_tmatvec(R, d, 0, dy_rec, 0)                  # Rᵀ δᵗ
-                if fgr:
-                    dgate_rec[:] = 0
-                    add_tmatvec(Qm, d, N, dgate_rec, 0)          # Σ_b R_abᵀ δb̄ᵗ
+            if t > 0 and fgr:
+                dgate_rec[:] = 0
+                add_tmatvec(Qm, d, N, dgate_rec, 0)              # Σ_b R_abᵀ δb̄ᵗ
 
         # weight gradients and δx as GEMMs over the whole sequence
         np.dot(D.T, x, gW)                                        # Σ_t δᵗ xᵗᵀ
-        np.dot(D.T, Y[:T], gR)                                    # Σ_t δᵗ yᵗ⁻¹ᵀ (y⁻¹ = 0)
+        np.dot(D.T, Y[:T], gR)                                    # Σ_t δᵗ yᵗ⁻¹ᵀ (y⁻¹: initial state)
         gb[:] = 0
         for t in range(T):
             for k in range(GN):
@@ -266,9 +274,12 @@ def _build(tag, has_i, has_f, has_o, coupled, g_tanh, h_tanh, peep, fgr):
                     for j in range(N):
                         for k in range(N):
                             gQ[bb, aa, j, k] = dQm[bb * N + j, aa * N + k]
+        # ∂L/∂y⁻¹, ∂L/∂c⁻¹ (empty unless asked for): what step 0 sent back
+        dy0 = dy_rec.copy() if need_dstate else np.empty(0, dt)
+        dc0 = carry.copy() if need_dstate else np.empty(0, dt)
         if not need_dx:                                           # a first layer: skip one GEMM
-            return np.empty((0, W.shape[1]), dt)
-        return np.dot(D, W)                                       # δxᵗ = Wᵀ δᵗ
+            return np.empty((0, W.shape[1]), dt), dy0, dc0
+        return np.dot(D, W), dy0, dc0                             # δxᵗ = Wᵀ δᵗ
 
     return jit_named(forward, tag), jit_named(backward, tag)
 
@@ -281,18 +292,30 @@ def _build_for(arch):
     return _build(variant_tag(arch.name, flags), **flags)
 
 
-def forward(arch, blocks, x):
-    """y (T, N) and the cache for :func:`backward`; see :mod:`lstm_scratch.kernels`."""
+def forward(arch, blocks, x, h0=None, c0=None):
+    """y (T, N) and the cache for :func:`backward`, from the initial state y⁻¹ = ``h0``, c⁻¹ = ``c0``
+    ((N,) each; None: zeros); see :mod:`lstm_scratch.kernels`."""
     fwd, _ = compiled(arch, _build_for)
-    A, C, H, Y = fwd(x, blocks["W"], blocks["R"], blocks["p"], blocks["b"], blocks["Q"])
+    from_state = h0 is not None or c0 is not None
+    N, dt = blocks["R"].shape[1], x.dtype
+    y0 = np.zeros(N, dt) if h0 is None else h0
+    c0 = np.zeros(N, dt) if c0 is None else c0
+    A, C, H, Y = fwd(x, blocks["W"], blocks["R"], blocks["p"], blocks["b"], blocks["Q"], y0, c0, from_state)
     return Y[1:], LSTMCache(x, A, C, H, Y)
 
 
-def backward(arch, blocks, cache, dy, grads, need_dx=True):
-    """Overwrite every gradient in ``grads`` and return δx (T, M), or None without ``need_dx``."""
+def final_state(cache):
+    """(yᵀ⁻¹, cᵀ⁻¹) of the sequence of ``cache``: the initial state of the window that follows."""
+    return cache.Y[-1], cache.C[-1]
+
+
+def backward(arch, blocks, cache, dy, grads, need_dx=True, need_dstate=False):
+    """Overwrite every gradient in ``grads`` and return δx (T, M), or None without ``need_dx``; with
+    ``need_dstate``, (δx, ∂L/∂y⁻¹, ∂L/∂c⁻¹)."""
     _, bwd = compiled(arch, _build_for)
     x, A, C, H, Y = cache
-    dx = bwd(x, blocks["W"], blocks["R"], blocks["p"], blocks["b"], blocks["Q"], A, C, H, Y,
-               np.ascontiguousarray(dy), grads["W"], grads["R"], grads["p"], grads["b"], grads["Q"],
-               need_dx)
-    return dx if need_dx else None
+    dx, dy0, dc0 = bwd(x, blocks["W"], blocks["R"], blocks["p"], blocks["b"], blocks["Q"], A, C, H, Y,
+                       np.ascontiguousarray(dy), grads["W"], grads["R"], grads["p"], grads["b"], grads["Q"],
+                       need_dx, need_dstate)
+    dx = dx if need_dx else None
+    return (dx, dy0, dc0) if need_dstate else dx

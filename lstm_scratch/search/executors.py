@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from ..parallel import worker_environment
 from .lease import clear_stale
 from .study import Study
-from .worker import _write_failure, run_one
+from .worker import run_one, write_failure
 
 MAX_CRASHES = 3
 """A trial whose worker process dies this many times is recorded as failed (it would kill the next)."""
@@ -191,7 +191,7 @@ def _count_crashes(study: Study, states, crashes: Counter) -> bool:
         crashes[s.trial.index] += 1
         if crashes[s.trial.index] >= MAX_CRASHES:
             who = f"process {lease.get('pid')} on {lease.get('host')}" if lease else "its worker"
-            _write_failure(study, s.trial, f"the worker process died {MAX_CRASHES} times while running this "
+            write_failure(s.trial, f"the worker process died {MAX_CRASHES} times while running this "
                                            f"trial (last: {who}); run it alone to see why (e.g. memory)")
             gave_up = True
     return gave_up
@@ -330,7 +330,7 @@ def _run_dask(study: Study, client, todo, on_result, retry: set, round_number: i
         try:
             on_result(future.result())
         except KilledWorker as err:
-            _write_failure(study, study.trial(index), f"Dask: the trial killed its workers ({err})")
+            write_failure(study.trial(index), f"Dask: the trial killed its workers ({err})")
         except ValueError as err:         # the worker cannot use the study (no shared file system?)
             raise ValueError(f"trial {study.trial(index).id} on a Dask worker: {err} (workers need the "
                              f"study directory {study.path} on a shared file system)") from None

@@ -142,15 +142,25 @@ class Lease:
         self.release()
 
 
+def _restarted(current: dict, mine: dict) -> bool:
+    """Whether this process is the same Slurm array element as the lease's holder, started again
+    (requeue, preemption, node failure): Slurm restarts an element only after its previous run ended,
+    maybe on another node whose death the heartbeat would show only after the timeout."""
+    element = mine.get("slurm_element")
+    return (element is not None and current.get("slurm_element") == element
+            and (current.get("host"), current.get("pid")) != (mine["host"], mine["pid"]))
+
+
 def acquire(trial_dir: Path, *, timeout: float, heartbeat: float, labels: dict | None = None) -> Lease | None:
-    """Take the lease of ``trial_dir`` (created if need be) if it is free or stale, and start its
-    heartbeat; None if a live holder has it."""
+    """Take the lease of ``trial_dir`` (created if need be) if it is free or stale (or held by this
+    Slurm array element's previous run, see ``labels["slurm_element"]``), and start its heartbeat;
+    None if a live holder has it."""
     trial_dir = Path(trial_dir)
     trial_dir.mkdir(parents=True, exist_ok=True)
     lease = Lease(trial_dir, heartbeat, labels or {})
     with _critical(trial_dir):
         current = read_lease(trial_dir)
-        if current is not None and not is_stale(current, timeout):
+        if current is not None and not is_stale(current, timeout) and not _restarted(current, lease.content):
             return None
         lease._write()
     lease._thread = threading.Thread(target=lease._beat, name=f"lease-heartbeat {trial_dir.name}", daemon=True)

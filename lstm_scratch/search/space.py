@@ -241,3 +241,68 @@ def sample(space: dict[str, Dimension], *, seed: int, task: str, arch: str, k: i
     ``shared`` (common random numbers): every architecture gets the same values for the same k."""
     key_arch = None if shared else arch
     return {name: space[name].draw(uniform_number(seed, task, key_arch, k, name)) for name in DIMENSIONS}
+
+
+# ---------------------------------------------------------------------------------------------
+# JZS's search space (SPEC §11), for trials of the jzs protocol (lstm_scratch.minibatch). A separate
+# addition (helper H11): the paper's space above is untouched.
+# ---------------------------------------------------------------------------------------------
+JZS_DIMENSIONS = ("params", "layers", "lr", "init_scale", "clip_norm", "seed")
+"""The dimensions of a JZS trial. ``params`` is the parameter budget: :func:`jzs_sample` turns it into
+the largest hidden size N whose network fits it, so every architecture and depth of trial k gets about
+the same number of parameters (JZS compared architectures at similar sizes)."""
+
+
+def jzs_space(task: str) -> dict[str, Dimension]:
+    """JZS's random hyperparameters: init scale, η, clipping norm, layers 1–4, within a parameter budget.
+
+    Source: JZS (ICML 2015) §3 name these dimensions; their value sets are not available to us (SPEC §11:
+    "exact value sets unconfirmed"), so the ranges are **our choice**, centred on the settings of
+    Zaremba, Sutskever & Vinyals (2014), the PTB setup JZS build on, with the same loss normalisation
+    (the mean over the batch of the loss summed over a window: :mod:`lstm_scratch.minibatch`):
+
+        params      log-uniform on [1e4, 1e5]    budget; sized for a CPU study (JZS's models were larger)
+        layers      one of 1, 2, 3, 4            JZS's range
+        lr          log-uniform on [0.1, 5]       Zaremba et al.: η = 1
+        init_scale  log-uniform on [0.02, 0.3]    σ of N(0, σ²); Zaremba et al.'s uniform ±0.04…±0.1 have
+                                                  σ = 0.023…0.058; the Odyssey's 0.1 inside
+        clip_norm   log-uniform on [1, 20]        Zaremba et al.: 5 and 10
+
+    The same for every task (``task`` is taken for symmetry with :func:`paper_space`)."""
+    del task
+    return {
+        "params": Dimension("log_uniform", 1e4, 1e5, round=True),
+        "layers": Dimension("choice", choices=(1, 2, 3, 4)),
+        "lr": Dimension("log_uniform", 0.1, 5.0),
+        "init_scale": Dimension("log_uniform", 0.02, 0.3),
+        "clip_norm": Dimension("log_uniform", 1.0, 20.0),
+        "seed": Dimension("uniform", 0, SEED_RANGE - 1, round=True),
+    }
+
+
+def hidden_for_budget(budget: int, arch: str, layers: int, n_in: int, n_out: int) -> int:
+    """The largest N whose unidirectional network of ``layers`` layers has at most ``budget`` parameters
+    (recurrent layers + output layer, as :class:`lstm_scratch.network.Network` counts them); at least 1."""
+    from ..variants import Layout
+
+    def size(n):
+        return (Layout(arch, n_in, n).size + (layers - 1) * Layout(arch, n, n).size + n_out * (n + 1))
+    low, high = 1, 2
+    while size(high) <= budget:
+        high *= 2
+    while high - low > 1:                      # size(low) ≤ budget < size(high), or low = 1
+        middle = (low + high) // 2
+        low, high = (middle, high) if size(middle) <= budget else (low, middle)
+    return low
+
+
+def jzs_sample(space: dict[str, Dimension], *, seed: int, task: str, arch: str, k: int, n_in: int, n_out: int,
+               shared: bool = True) -> dict:
+    """Trial ``k``'s TrainConfig values for ``arch`` under protocol jzs: the draws of ``space``
+    (:func:`jzs_space`) with ``params`` turned into ``hidden`` (:func:`hidden_for_budget`), plus
+    ``protocol="jzs"``. For JZS's tasks n_in = n_out = the vocabulary size (``TASKS[task].n_in``)."""
+    key_arch = None if shared else arch
+    values = {name: space[name].draw(uniform_number(seed, task, key_arch, k, name)) for name in JZS_DIMENSIONS}
+    budget = values.pop("params")
+    values["hidden"] = hidden_for_budget(budget, arch, values["layers"], n_in, n_out)
+    return {**values, "protocol": "jzs"}

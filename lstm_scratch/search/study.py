@@ -142,8 +142,7 @@ class Study:
         }
         definition = json.loads(json.dumps(records.jsonable(definition)))   # as it will read back
         study = cls(path, definition)
-        for trial in study.trials():                # every configuration valid, before any write
-            pass
+        study.trials()                  # builds every trial's TrainConfig: a bad one raises before any write
         file = path / STUDY_NAME
         if file.exists():
             existing = cls.open(path)

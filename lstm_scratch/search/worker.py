@@ -24,9 +24,6 @@ from ..rundir import CHECKPOINT_NAME, RECORD_NAME, RunLocked, load_checkpoint, s
 from . import lease as leases
 from .study import FAILURE_FORMAT, FAILURE_NAME, Study
 
-TERMINAL = ("done", "diverged", "failed")
-
-
 def _summary(s, ran: bool, busy: bool = False) -> dict:
     """What a worker returns to its executor (small: it travels over Dask and pipes)."""
     record = s.record
@@ -37,7 +34,7 @@ def _summary(s, ran: bool, busy: bool = False) -> dict:
             "wall_seconds": record["wall_seconds"] if record else None}
 
 
-def _set_aside_foreign(study: Study, trial, retry_failed: bool) -> None:
+def _set_aside_foreign(trial, retry_failed: bool) -> None:
     """Under the lease: move out of the way what the trial must not use — a record or checkpoint of
     another configuration (never silently used, kept for inspection), and with ``retry_failed`` the
     failed record (so the trainer continues from the checkpoint)."""
@@ -63,11 +60,18 @@ def _set_aside_foreign(study: Study, trial, retry_failed: bool) -> None:
         (trial.path / FAILURE_NAME).unlink(missing_ok=True)
 
 
-def _write_failure(study: Study, trial, error: str) -> None:
+def write_failure(trial, error: str) -> None:
+    """``failure.json``: the trial could not run (its traceback or the reason), for this configuration."""
     note = {"format": FAILURE_FORMAT, "trial": trial.id, "config": asdict(trial.config), "error": error,
             "host": socket.gethostname(), "pid": os.getpid(), "time": records.now()}
     text = json.dumps(records.jsonable(note), indent=1)
     atomic_write(trial.path / FAILURE_NAME, lambda handle: handle.write(text), binary=False)
+
+
+def _slurm_element() -> dict:
+    """{"slurm_element": "JOB_TASK"} inside a Slurm array element (its lease then names it), else {}."""
+    job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return {"slurm_element": f"{job}_{task}"} if job and task else {}
 
 
 def run_one(study, which, *, threads: int = 1, retry_failed: bool = False) -> dict:
@@ -81,10 +85,8 @@ def run_one(study, which, *, threads: int = 1, retry_failed: bool = False) -> di
     s = study.state(trial)
     if s.state in ("done", "diverged") or (s.state == "failed" and not retry_failed):
         return _summary(s, ran=False)
-    if s.state == "running":
-        return _summary(s, ran=False, busy=True)
     held = leases.acquire(trial.path, timeout=study.lease_timeout, heartbeat=study.heartbeat,
-                          labels={"trial": trial.id})
+                          labels={"trial": trial.id, **_slurm_element()})
     if held is None:
         return _summary(study.state(trial), ran=False, busy=True)
     with held:
@@ -99,7 +101,7 @@ def _run_held(study: Study, trial, threads: int, retry_failed: bool) -> bool | N
     s = study.state(trial)                          # another worker may have ended it meanwhile
     if s.record is not None and not (s.state == "failed" and retry_failed):
         return False
-    _set_aside_foreign(study, trial, retry_failed)
+    _set_aside_foreign(trial, retry_failed)
     event = {"event": "end", "trial": trial.id, "index": trial.index, "host": socket.gethostname(),
              "pid": os.getpid()}
     try:
@@ -108,7 +110,7 @@ def _run_held(study: Study, trial, threads: int, retry_failed: bool) -> bool | N
     except RunLocked:
         return None
     except Exception:
-        _write_failure(study, trial, traceback.format_exc())
+        write_failure(trial, traceback.format_exc())
         study.log_event(**event, outcome="failed", sessions=None)
         return True
     (trial.path / FAILURE_NAME).unlink(missing_ok=True)
