@@ -75,8 +75,8 @@ def main() -> None:
         print(f"online (1 update per sequence)      {reference:7.2f} µs/step   1.00×")
         for threads in (1, 2):
             us = best_us(jzs(threads))
-            print(f"jzs (batch 20, unroll 35) {threads} thread{'s' if threads > 1 else ' '}  {us:7.2f} µs/step   "
-                  f"{us / reference:.2f}×")
+            label = f"{threads} thread{'s' if threads > 1 else ' '}"
+            print(f"jzs (batch 20, unroll 35) {label}  {us:7.2f} µs/step   {us / reference:.2f}×")
 
 
 if __name__ == "__main__":

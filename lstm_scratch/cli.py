@@ -41,8 +41,8 @@ def _add_data(sub) -> None:
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train one network (SPEC §6: online SGD, Nesterov momentum, input "
-                                     "noise, early stopping); writes OUT/record.json, OUT/checkpoint.npz, "
-                                     "OUT/params.npz")
+                                     "noise, early stopping; or JZS's regime with --protocol jzs); writes "
+                                     "OUT/record.json, OUT/checkpoint.npz, OUT/params.npz")
     p.add_argument("--task", help="task, e.g. jsb, timit, handwriting (see 'lstm-odyssey data list')")
     p.add_argument("--arch", help="architecture: V, NIG, NFG, NOG, NIAF, NOAF, CIFG, NP, FGR, GRU, MUT1-3; "
                                   "JZS's TANH, LSTM, LSTM-F, LSTM-I, LSTM-O, LSTM-B (default V)")

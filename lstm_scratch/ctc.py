@@ -38,7 +38,10 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
+from .jit_cache import ensure_cache_dir
 from .losses import check_label_values
+
+ensure_cache_dir()      # before the first cache=True kernel is decorated (jit_cache.py)
 
 LINEAR_MIN_Y = math.exp(-600.0)   # a label's y below this is near float64 underflow: use log space
 CONSISTENCY_RTOL = 1e-8     # allowed spread of ln p over t, relative to max(1, |ln p|)

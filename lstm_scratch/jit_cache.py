@@ -7,9 +7,15 @@ a cluster node) the import dies with ``cannot cache function ...: no locator ava
 :func:`ensure_cache_dir` runs before any kernel module is imported and, in that case only, points
 ``NUMBA_CACHE_DIR`` at a private directory under the system's temporary folder, with a warning that says
 what to set to keep the compiled kernels between sessions.
+
+Every module with ``cache=True`` functions (``losses``, ``ctc``, ``momentum``, the ``kernels`` package)
+calls it at the top, before its first decorator runs; the first call decides, the others return its
+answer. (The package's ``__init__`` loads nothing eagerly, so :mod:`lstm_scratch.analysis` never
+imports Numba.)
 """
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import tempfile
@@ -43,9 +49,11 @@ def _private_temporary_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="lstm_scratch-numba-"))
 
 
+@functools.lru_cache(maxsize=None)
 def ensure_cache_dir() -> Path | None:
     """Make sure Numba has somewhere to write compiled kernels; return the folder chosen here, or None
-    when Numba's own choice works (the usual case: only two ``stat``-and-create checks)."""
+    when Numba's own choice works (the usual case: only two ``stat``-and-create checks). Once per
+    process: later calls return the first one's answer."""
     if os.environ.get(ENV_NUMBA_CACHE) and writable(Path(os.environ[ENV_NUMBA_CACHE])):
         return None
     if all(writable(folder / "__pycache__") for folder in SOURCE_DIRS) or writable(_user_cache_dir()):

@@ -33,6 +33,10 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
+from .jit_cache import ensure_cache_dir
+
+ensure_cache_dir()      # before the first cache=True kernel is decorated (jit_cache.py)
+
 
 def _check_logits(logits) -> np.ndarray:
     logits = np.asarray(logits)

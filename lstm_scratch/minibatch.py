@@ -76,6 +76,16 @@ def clip_by_norm(grad: np.ndarray, threshold: float) -> float:
     return norm
 
 
+def with_noise(x: np.ndarray, sigma: float, noise_rng) -> np.ndarray:
+    """x + σξ, ξ ~ N(0, 1) drawn afresh for this presentation (both protocols); x itself untouched."""
+    if sigma <= 0:
+        return x
+    noisy = noise_rng.standard_normal(x.shape, dtype=x.dtype)
+    noisy *= sigma
+    noisy += x
+    return noisy
+
+
 def windows(steps: int, unroll: int) -> list[slice]:
     """The windows of a sequence of ``steps`` steps: [0, U), [U, 2U), …, the last one shorter."""
     return [slice(start, min(start + unroll, steps)) for start in range(0, steps, unroll)]
@@ -96,7 +106,8 @@ class MinibatchEpoch:
     """One epoch of JZS's regime for ``net``, on ``threads`` threads (module docstring).
 
     ``run(opt, lr, inputs, targets, order, sigma, noise_rng)`` returns the mean training loss per frame,
-    or a (what, position, sequence) triple naming where the run diverged. ``close()`` ends the threads.
+    or a (what, position, sequence) triple naming where the run diverged (position in ``order``; for a
+    failed update, the batch's first sequence). ``close()`` ends the threads.
     """
 
     def __init__(self, net, batch: int, unroll: int, clip_norm: float, threads: int = 1):
@@ -112,11 +123,11 @@ class MinibatchEpoch:
             self.pool.shutdown()
 
     def run(self, opt, lr: float, inputs, targets, order, sigma: float, noise_rng):
-        opt.eps = (1.0 - opt.m) * lr                 # ε = (1 − m)·η with this epoch's η (momentum.py)
+        opt.set_lr(lr)                               # this epoch's η (halved as the metric stalls)
         total, frames = 0.0, 0
         for first in range(0, len(order), self.batch):
             positions = range(first, min(first + self.batch, len(order)))
-            xs = [self._noisy(inputs[order[p]], sigma, noise_rng) for p in positions]
+            xs = [with_noise(inputs[order[p]], sigma, noise_rng) for p in positions]
             ys = [targets[order[p]] for p in positions]
             states = [None] * len(xs)
             for w in range(max(-(-x.shape[0] // self.unroll) for x in xs)):
@@ -134,16 +145,6 @@ class MinibatchEpoch:
                 if not opt.step(self.grad):
                     return "gradient or parameters", first, int(order[first])
         return total / frames
-
-    @staticmethod
-    def _noisy(x, sigma, noise_rng):
-        """x + σξ, fresh for this presentation (as the online protocol draws it); x itself untouched."""
-        if sigma <= 0:
-            return x
-        noisy = noise_rng.standard_normal(x.shape, dtype=x.dtype)
-        noisy *= sigma
-        noisy += x
-        return noisy
 
     def _gradients(self, work, states) -> dict:
         """Loss and gradient of every (b, x, y, state) of ``work``: gradient into ``rows[b]``, the state

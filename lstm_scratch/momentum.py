@@ -23,6 +23,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .jit_cache import ensure_cache_dir
+
+ensure_cache_dir()      # before the cache=True kernel below is decorated (jit_cache.py)
+
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _momentum_step(theta, velocity, grad, m, eps, clip, nesterov):
@@ -56,8 +60,14 @@ class Momentum:
     def __init__(self, theta: np.ndarray, lr: float, momentum: float, nesterov: bool = True,
                  clip: float | None = None):
         self.theta, self.velocity = theta, np.zeros_like(theta)
-        self.m, self.eps = float(momentum), (1.0 - momentum) * float(lr)    # ε = (1 − m)·η
+        self.m = float(momentum)
+        self.set_lr(lr)
         self.nesterov, self.clip = bool(nesterov), float(clip or 0.0)
+
+    def set_lr(self, lr: float) -> None:
+        """Use the learning rate η from the next step on: ε = (1 − m)·η (JZS's regime lowers η between
+        epochs; the velocity is kept)."""
+        self.eps = (1.0 - self.m) * float(lr)
 
     def step(self, grad: np.ndarray) -> bool:
         """Apply one update with ∇f(Θ) = ``grad``; False if ``grad`` or the new Θ has a non-finite entry."""

@@ -66,7 +66,9 @@ class Network:
     ``net.flat`` holds every parameter; ``net.params`` names views into it. ``loss_and_grad(x, target)``
     returns the sequence's loss and the gradient with ``flat``'s shape — the network's own buffer,
     overwritten by the next call (copy it to keep it). ``net.layers`` holds the recurrent layers (Layer or
-    BiLayer), bottom first; ``net.rnn`` is the first, for ``layers=1`` the only one.
+    BiLayer), bottom first; ``net.rnn`` is the first, for ``layers=1`` the only one. ``flat=`` (a vector
+    of the right size and dtype) makes the network use it as its parameters, uninitialised: how
+    :meth:`replica` shares them.
     """
 
     def __init__(self, arch: str = "V", n_in: int = 1, n_hidden: int = 1, n_out: int = 1,
@@ -90,13 +92,12 @@ class Network:
         sizes = [directions * Layout(arch, m, n_hidden).size for m in inputs]
         rnn_size = sum(sizes)
         size = rnn_size + n_out * width + n_out
-        given = flat
-        if given is not None and not (isinstance(given, np.ndarray) and given.shape == (size,)
-                                      and given.dtype == dtype):
+        shared = flat is not None
+        if shared and not (isinstance(flat, np.ndarray) and flat.shape == (size,) and flat.dtype == dtype):
             raise ValueError(f"flat must be a {dtype} vector of {size} parameters, got "
-                             f"{getattr(given, 'dtype', type(given).__name__)} {getattr(given, 'shape', '')}")
+                             f"{getattr(flat, 'dtype', type(flat).__name__)} {getattr(flat, 'shape', '')}")
         # A given vector (a replica's: shared with another network) is used as it is, not initialised.
-        self.flat = np.zeros(size, dtype) if given is None else given
+        self.flat = flat if shared else np.zeros(size, dtype)
         self.grad = np.zeros(size, dtype)
         rng = np.random.default_rng(seed)
         kind = BiLayer if bidirectional else Layer
@@ -104,7 +105,7 @@ class Network:
         self.layers = tuple(
             kind(arch, m, n_hidden, dtype=dtype, seed=rng, forget_bias=forget_bias, backend=backend,
                  init_std=init_std, flat=self.flat[a:b], grad_flat=self.grad[a:b],
-                 keep_values=given is not None)
+                 keep_values=shared)
             for m, a, b in zip(inputs, starts[:-1], starts[1:]))
         self.rnn = self.layers[0]
         out_w = slice(rnn_size, rnn_size + n_out * width)
@@ -112,7 +113,7 @@ class Network:
         self.b_out = self.flat[out_w.stop:]
         self._dW_out = self.grad[out_w].reshape(n_out, width)
         self._db_out = self.grad[out_w.stop:]
-        if given is None:
+        if not shared:
             self.W_out[:] = rng.normal(0.0, init_std, self.W_out.shape)
         self.params, self.grads = {}, {}
         for depth, layer in enumerate(self.layers):
@@ -158,8 +159,8 @@ class Network:
             raise ValueError("state: a bidirectional network has no initial state to carry (its backward "
                              "direction reads the future); truncated BPTT needs one direction")
         if not (isinstance(state, (tuple, list)) and len(state) == len(self.layers)):
-            raise ValueError(f"state must hold one (h0, c0) per layer ({len(self.layers)}), got "
-                             f"{type(state).__name__} of {len(state) if isinstance(state, (tuple, list)) else '?'}")
+            raise ValueError(f"state must be a tuple of one (h0, c0) per layer ({len(self.layers)}), got "
+                             f"{state!r:.80}")
 
     def final_state(self) -> tuple:
         """One (h, c) per layer, bottom first (c None for the gated cells): the state after the last step

@@ -34,6 +34,7 @@ LAYERS = (
     ("network",),
     ("lstm_scratch",),                              # the package facade: Layer, Network, ...
     ("momentum", "datacheck", "minibatch"),         # the update; data checks; JZS's minibatch epoch
+    ("config",),                                    # TrainConfig: what determines a run
     ("timing", "parallel"),                         # the training-step timer; thread pinning and warm-up
     ("provenance", "records", "rundir"),            # code/library/host identity; record schema; run directory
     ("train",),

@@ -380,6 +380,16 @@ def test_train_command_with_protocol_jzs(tmp_path):
     config = records.read_record(out / "record.json")["config"]
     assert (config["protocol"], config["batch"], config["unroll"], config["clip_norm"]) == ("jzs", 10, 5, 3.0)
     assert config["momentum"] == 0.0
+    assert main(["train", "--out", str(out), "--resume", "--max-epochs", "2", "--threads", "1"]) == 0
+    record = records.read_record(out / "record.json")       # extended: the jzs configuration kept
+    assert record["epochs"] == 2 and record["config"] == {**config, "max_epochs": 2}
+    assert len(record["history"]["lr"]) == 2
+
+
+def test_train_command_refuses_jzs_options_for_the_online_protocol(tmp_path, capsys):
+    assert main(["train", "--task", "memorisation", "--unroll", "5", "--out", str(tmp_path / "run")]) == 2
+    assert "unroll=5: applies to protocol jzs only" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_epoch_carries_each_sequences_state_across_its_windows_and_updates_between_them():

@@ -60,7 +60,8 @@ def dask_cluster(search_env, tmp_path_factory):
 def test_a_study_survives_a_worker_sigkilled_mid_trial(tmp_path, dask_cluster):
     study = tiny_study(tmp_path / "s", trials=3)
     result = {}
-    driver = threading.Thread(target=lambda: result.update(study.run(scheduler=dask_cluster, progress=False)))
+    driver = threading.Thread(target=lambda: result.update(study.run(scheduler=dask_cluster, progress=False)),
+                              daemon=True)
     driver.start()
     killed = kill_mid_trial(study)              # the lease names the worker process (the nanny restarts it)
     driver.join(timeout=900)

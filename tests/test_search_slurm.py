@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 
 import pytest
 from search_helpers import (assert_each_trial_ended_once, search_env, tiny_study, trial_mid_run,  # noqa: F401
@@ -144,9 +145,22 @@ def test_a_job_array_with_a_cancelled_element_completed_by_a_second_submission(t
 def test_dask_jobqueue_on_slurm(tmp_path, slurm):
     pytest.importorskip("dask_jobqueue", reason="the dask extra is not installed: pip install -e '.[dask]'")
     study = tiny_study(tmp_path / "s", trials=1, max_epochs=2)
-    info = study.run(jobqueue="slurm", workers=2, progress=False,
-                     jobqueue_options={"queue": "debug", "walltime": "00:20:00", "memory": "1GB", "interface": "lo"})
-    assert info["total"]["done"] == 2
+    # In a process of its own, with a deadline: a hang would name where it hangs (faulthandler) instead
+    # of stopping the suite.
+    command = [sys.executable, "-X", "faulthandler", "-m", "lstm_scratch.cli", "search", "run", str(study.path),
+               "--jobqueue", "slurm", "--workers", "2", "--jobqueue-option", "queue=debug",
+               "--jobqueue-option", "walltime=00:20:00", "--jobqueue-option", "memory=1GB",
+               "--jobqueue-option", "interface=lo",
+               "--jobqueue-option", 'scheduler_options={"dashboard_address": null}']
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = driver.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        driver.send_signal(signal.SIGABRT)                       # faulthandler: every thread's stack
+        out, _ = driver.communicate()
+        pytest.fail(f"search run --jobqueue slurm did not end within 600 s:\n{out[-6000:]}")
+    assert driver.returncode == 0, out[-3000:]
+    assert "2/2 trials ended" in out
     assert_each_trial_ended_once(study)
     assert list((study.path / "jobqueue").glob("dask-worker-*.err"))    # the workers were Slurm jobs
     wait_for(lambda: squeue() == "", 60, "the worker jobs to end with the run", 0.5)

@@ -237,7 +237,7 @@ def test_local_run_then_status_and_export(tmp_path, capsys):
 def test_local_executor_reruns_the_trial_of_a_sigkilled_child(tmp_path):
     study = tiny_study(tmp_path / "s", trials=2)
     result = {}
-    driver = threading.Thread(target=lambda: result.update(study.run(workers=2, progress=False)))
+    driver = threading.Thread(target=lambda: result.update(study.run(workers=2, progress=False)), daemon=True)
     driver.start()
     killed = kill_mid_trial(study)
     driver.join(timeout=600)

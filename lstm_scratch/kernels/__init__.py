@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..jit_cache import ensure_cache_dir
 from ..variants import Architecture, Layout, get
-from . import lstm
+
+ensure_cache_dir()      # before lstm, gated and primitives decorate cache=True kernels (jit_cache.py)
+from . import lstm  # noqa: E402
 
 __all__ = ["forward", "backward", "final_state", "warmup"]
 

@@ -124,6 +124,8 @@ class Dimension:
         if self.dist == "choice":
             return "one of " + ", ".join(map(repr, self.choices))
         rounded = ", rounded" if self.round else ""
+        if self.dist == "one_minus_log_uniform":
+            return f"1 − u, u log-uniform on [{1 - self.high:g}, {1 - self.low:g}]"
         return f"{self.dist.replace('_', '-')} on [{self.low:g}, {self.high:g}]{rounded}"
 
 
