@@ -17,8 +17,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: $(VENV)/.installed      ## the main job
-	$(VENV)/bin/lstm-odyssey check
+demo: $(VENV)/.installed      ## the main job: a reduced JSB study of the nine architectures and its report
+	$(VENV)/bin/lstm-odyssey demo
 
 test: $(VENV)/.installed      ## the whole test suite, tutorials included
 	$(PY) -m pytest -q

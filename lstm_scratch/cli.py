@@ -57,7 +57,10 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, help="the run's seed (default 1)")
     p.add_argument("--max-epochs", type=int, help="at most this many epochs (default 150)")
     p.add_argument("--patience", type=int, help="stop after this many epochs without improvement (default 15)")
-    p.add_argument("--dtype", choices=("float64", "float32"), help="precision (default float64)")
+    p.add_argument("--dtype", choices=("float64", "float32", "mixed"),
+                   help="precision (default float64); opt-in speed modes: float32 everywhere, or mixed — "
+                        "float32 kernels with float64 master weights and velocity, so small updates are "
+                        "not rounded away")
     p.add_argument("--forget-bias", type=float, help="initial forget-gate bias (default: the architecture's, "
                                                      "1 for LSTM-B, else 0)")
     p.add_argument("--init-scale", type=float, help="std of the N(0, s²) weight initialisation (default 0.1)")
@@ -84,8 +87,8 @@ def _add_train(sub) -> None:
 
         from .checks import config_diff
         from .records import summary_line
-        from .rundir import EXTENSIBLE
-        from .train import TrainConfig, read_checkpoint_config, train
+        from .rundir import EXTENSIBLE, read_checkpoint_config
+        from .train import TrainConfig, train
         given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
         if args.resume:
@@ -125,15 +128,22 @@ def _add_search(sub) -> None:
     create = actions.add_parser("create", help="define a study in a new directory (study.json)")
     create.add_argument("study", help="the study directory (shared by every worker)")
     create.add_argument("--task", required=True, help="task, e.g. jsb, timit, handwriting")
-    create.add_argument("--archs", default="all", help="'all' (the nine Odyssey architectures) or a list, e.g. V,CIFG,GRU")
+    create.add_argument("--archs", default="all", help="'all' (the nine Odyssey architectures), 'jzs' (JZS's ten: "
+                                                       "TANH, LSTM, LSTM-F/-I/-O/-B, GRU, MUT1-3) or a list, "
+                                                       "e.g. V,CIFG,GRU")
     create.add_argument("--trials", type=int, required=True, help="trials per architecture (the paper: 200)")
     create.add_argument("--seed", type=int, default=0, help="the study seed (default 0)")
     create.add_argument("--max-epochs", type=int, default=150, help="per trial (default 150)")
     create.add_argument("--patience", type=int, default=15, help="early-stopping patience (default 15)")
-    create.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    create.add_argument("--dtype", choices=("float64", "float32", "mixed"), default="float64",
+                        help="precision (default float64); mixed: float32 kernels, float64 master weights")
+    create.add_argument("--protocol", choices=("online", "jzs"), default="online",
+                        help="online: the paper's SGD and space (default); jzs: JZS's minibatch regime and "
+                             "space (budget, layers, lr, init_scale, clip_norm) on memorisation, arithmetic, "
+                             "xml or a music set")
     create.add_argument("--space", action="append", default=[], metavar="NAME=VALUE|NAME=LOW:HIGH",
-                        help="fix or narrow a dimension of the paper's space (repeatable), e.g. hidden=32, "
-                             "lr=1e-4:1e-2, nesterov=false, clip=none")
+                        help="fix or narrow a dimension of the space (repeatable), e.g. hidden=32, "
+                             "lr=1e-4:1e-2, nesterov=false, clip=none; jzs: params=20000, layers=1:2")
     create.add_argument("--independent-samples", action="store_true",
                         help="draw every architecture's trials independently (default: trial k of every "
                              "architecture shares its hyperparameters — common random numbers)")
@@ -177,7 +187,7 @@ def _add_search(sub) -> None:
             study = Study.create(args.study, task=args.task, archs=args.archs, trials=args.trials, seed=args.seed,
                                  space=",".join(args.space) or None, shared_samples=not args.independent_samples,
                                  max_epochs=args.max_epochs, patience=args.patience, dtype=args.dtype,
-                                 root=args.root)
+                                 protocol=args.protocol, root=args.root)
             print(f"{study}: {study.size} trials; run it with 'lstm-odyssey search run {args.study}'")
             return 0
         study = Study.open(args.study)
@@ -240,10 +250,44 @@ def _add_report(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _add_demo(sub) -> None:
+    from . import demo
+    p = sub.add_parser("demo", help="a reduced JSB study of the nine Odyssey architectures on this machine's "
+                                    "cores, then its report (OUT/report/index.html); run it again to continue")
+    p.add_argument("--out", default=demo.DEMO_DIR, help=f"the study directory (default {demo.DEMO_DIR})")
+    p.add_argument("--trials", type=int, default=demo.DEMO_TRIALS,
+                   help=f"trials per architecture (default {demo.DEMO_TRIALS}; the paper: 200)")
+    p.add_argument("--max-epochs", type=int, default=demo.DEMO_MAX_EPOCHS,
+                   help=f"per trial (default {demo.DEMO_MAX_EPOCHS}; the paper: 150)")
+    p.add_argument("--patience", type=int, default=demo.DEMO_PATIENCE,
+                   help=f"early-stopping patience (default {demo.DEMO_PATIENCE}; the paper: 15)")
+    p.add_argument("--archs", default="all", help="'all' (the nine Odyssey architectures) or a list, e.g. "
+                                                  "V,CIFG,NFG (V is the baseline of the comparison)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    p.add_argument("--report", help="report directory (default OUT/report)")
+
+    def run(args) -> int:
+        from .search.summary import status_text
+        try:
+            done = demo.run_demo(args.out, trials=args.trials, max_epochs=args.max_epochs, patience=args.patience,
+                                 archs=args.archs, workers=args.workers, report_dir=args.report)
+        except KeyboardInterrupt:
+            print("interrupted: ended trials are kept, the others continue from their checkpoints: run the "
+                  "same command again", file=sys.stderr)
+            return 130
+        print(status_text(done["study"], done["status"]))
+        print(f"\nBest 10 % of each architecture by validation NLL, scored on test NLL; Welch's t-test "
+              f"against V (α = 0.05):\n{done['headline'].to_string(index=False)}")
+        print(f"\n{done['trained']} trial(s) trained in this run, {done['seconds'] / 60:.1f} min in all; "
+              f"report: {done['report']}")
+        return 0
+    p.set_defaults(func=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstm-odyssey", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_check, _add_data, _add_train, _add_search, _add_report):
+    for add in (_add_demo, _add_check, _add_data, _add_train, _add_search, _add_report):
         add(sub)
     return parser
 

@@ -7,7 +7,7 @@ a record's config says exactly what ran.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 
 from . import minibatch
 from .checks import is_integer, is_real
@@ -134,8 +134,28 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
+        if not isinstance(values, dict):
+            raise ValueError(f"a configuration is a JSON object of fields, got {type(values).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown configuration field(s) {sorted(unknown)}; known: {sorted(known)}")
         return cls(**values)
+
+    @classmethod
+    def canonical(cls, saved: dict) -> dict:
+        """The canonical form of a configuration saved as a dict (a checkpoint's, a record's, a study's
+        failure note): ``asdict(TrainConfig.from_dict(saved))``. Fields added since it was written take
+        their defaults (``layers`` 1, ``protocol`` online, ``init_scale`` 0.1, the jzs fields None), names
+        their canonical spelling (``v`` → ``V``), None defaults their resolved values (``forget_bias``,
+        ``momentum``) — so it equals ``asdict(config)`` of the same run made today. Compare saved
+        configurations only through this. ``ValueError`` if ``saved`` is no valid configuration."""
+        return asdict(cls.from_dict(saved))
+
+    def same_as(self, saved) -> bool:
+        """Whether ``saved`` (a dict from a file) is this configuration, in canonical form; False for
+        another one and for one that cannot be read (:meth:`canonical`)."""
+        try:
+            return self.canonical(saved) == asdict(self)
+        except (ValueError, TypeError):
+            return False

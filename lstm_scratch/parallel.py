@@ -42,13 +42,15 @@ def worker_environment(threads: int = 1, numba_cache_dir=None) -> dict:
 def prepare_worker(threads: int = 1, numba_cache_dir=None) -> dict:
     """Make this process a worker: set :func:`worker_environment` in ``os.environ`` (read by the
     libraries when they load, and inherited by children) and, for those already loaded, pin their
-    limits now. Returns the variables set. Importing ``lstm_scratch`` loads NumPy and Numba, so a
-    worker started by a driver should get :func:`worker_environment` in its environment at start; then
-    this only confirms it. Already imported kernels keep their Numba cache directory (their cache was
-    opened at import): that case gives a ``RuntimeWarning``."""
+    limits now. Returns the variables set. ``import lstm_scratch`` loads neither NumPy nor Numba (its
+    names load on first use), so calling this first, before any kernel, network or trainer module is
+    imported, sets every pool from the environment; a worker started by a driver should still get
+    :func:`worker_environment` in its environment at start (its other imports may load NumPy). Already
+    imported kernels keep their Numba cache directory (their cache was opened at import): that case gives
+    a ``RuntimeWarning``."""
     env = worker_environment(threads, numba_cache_dir)
     if "numba" in sys.modules:
-        # Numba read the environment when it was imported (``import lstm_scratch`` imports it). Its pool
+        # Numba read the environment when it was imported (by a kernel module, say). Its pool
         # size cannot change any more — Numba re-reads the environment at every compile and raises if
         # NUMBA_NUM_THREADS differs once its threads run — so the variable keeps the pool's size and
         # pin_threads below limits the threads used; kernels compiled from now on use the cache given.
@@ -66,15 +68,24 @@ def prepare_worker(threads: int = 1, numba_cache_dir=None) -> dict:
     return env
 
 
-def warm_up(archs, dtype="float64") -> dict:
+COMPILED_LOSSES = ("bernoulli", "ctc")     # the losses with Numba kernels (softmax, next_symbol: NumPy)
+
+
+def warm_up(archs, dtype="float64", loss: str | None = None) -> dict:
     """Compile (or load from the on-disk cache) the kernels a study needs — each architecture's
-    recurrent kernels and the momentum update, for ``dtype`` (float64, float32 or mixed) — so no trial
-    pays for it, and concurrent workers do not all build the same cache. Returns the seconds each
-    architecture took."""
+    recurrent kernels, the momentum update and the kernels of the task's ``loss``, for ``dtype``
+    (float64, float32 or mixed) — so no trial pays for it, and concurrent workers do not all build the
+    same cache. ``loss``: the task's objective name (``bernoulli``: the fused NLL; ``ctc``: the linear-
+    and log-space recursions and the edit distance of the CER; softmax, next_symbol: nothing to
+    compile); None warms every loss that has kernels. Returns the seconds each architecture took."""
     import numpy as np
 
     from .kernels import warmup
     from .momentum import MasterMomentum, Momentum
+    from .objectives import OBJECTIVES
+    if loss is not None and loss not in OBJECTIVES:
+        raise ValueError(f"loss={loss!r}: give the task's objective name, one of {', '.join(OBJECTIVES)} "
+                         "(or None for every loss)")
     kernel_dtype = np.dtype("float32" if dtype == "mixed" else dtype)   # mixed: float32 kernels
     seconds = {}
     for arch in ([archs] if isinstance(archs, str) else archs):
@@ -83,7 +94,24 @@ def warm_up(archs, dtype="float64") -> dict:
         seconds[str(arch)] = time.perf_counter() - start
     optimiser = MasterMomentum if dtype == "mixed" else Momentum
     optimiser(np.zeros(2, kernel_dtype), 0.1, 0.5).step(np.zeros(2, kernel_dtype))
+    for name in COMPILED_LOSSES:
+        if loss in (None, name):
+            _warm_up_loss(name, kernel_dtype)
     return seconds
+
+
+def _warm_up_loss(name: str, dtype) -> None:
+    """Call ``name``'s compiled functions once on a tiny problem in ``dtype`` (one compile per dtype)."""
+    import numpy as np
+
+    if name == "bernoulli":
+        from .losses import bernoulli_nll_fast
+        bernoulli_nll_fast(np.zeros((2, 2), dtype), np.zeros((2, 2), dtype))
+    else:                              # ctc: float64 inside whatever the dtype, so compiled once
+        from .ctc import character_error_rate, ctc_loss
+        for method in ("linear", "log"):
+            ctc_loss(np.zeros((3, 3), dtype), np.array([1]), method=method)
+        character_error_rate([np.array([1, 2])], [np.array([1])])
 
 
 def pin_threads(n_threads: int | None = None, blas_threads: int = 1) -> int:

@@ -105,6 +105,24 @@ REQUIRED = {
 OPTIONAL = {"labels": lambda v: isinstance(v, dict), "extensions": lambda v: isinstance(v, list)}
 
 
+def check_labels(labels) -> dict:
+    """A record's ``labels`` (e.g. a study's {study, trial}) as a plain dict of string keys and JSON
+    values, at most a few kilobytes; None gives {}."""
+    if labels is None:
+        return {}
+    if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
+        raise ValueError(f"labels={labels!r:.80}: give a dict with string keys, e.g. {{'study': 'jsb-0', "
+                         "'trial': 'V-0003'}")
+    try:
+        text = json.dumps(labels, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"labels={labels!r:.80}: must be plain JSON (strings, numbers, lists, dicts): {err}") from err
+    if len(text) > 4096:
+        raise ValueError(f"labels: {len(text)} characters of JSON; keep labels small (≤ 4096), they go into "
+                         "every record")
+    return json.loads(text)
+
+
 def check_fields(values: dict, required: dict, optional: dict, damaged, what: str = "the field") -> None:
     """Every field of ``required`` present in ``values``, and every present field of ``required`` or
     ``optional`` passing its test; else ``damaged(problem)`` is raised, the problem naming the field."""

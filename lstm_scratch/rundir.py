@@ -1,5 +1,6 @@
 """A run directory and its policy: what ``lstm-odyssey train --out DIR`` (or a study's trial) may do
-with what is already there, the checkpoint format, and the lock that keeps a second process out.
+with what is already there, the checkpoint format and what a run's state (:class:`RunState`) looks like
+in it (:func:`save_run`, :func:`restore_run`), and the lock that keeps a second process out.
 
 A run directory holds
 
@@ -19,17 +20,22 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import numbers
 import os
 import socket
 import tempfile
+import time
+import warnings
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_write
 from .checks import config_diff
+from .config import TrainConfig
 from .records import HISTORY, check_fields, jsonable, now, read_json
 
 CHECKPOINT_FORMAT = "lstm_scratch.checkpoint/1"
@@ -109,9 +115,16 @@ def _extends(checkpoint: Path, config: dict) -> bool:
 def compare_config(saved: dict, wanted: dict, where, extend: bool = True) -> dict | None:
     """None if ``wanted`` is the configuration ``saved`` in ``where`` (a checkpoint or record); with
     ``extend``, the raised limits {max_epochs, patience} if it differs from it only by raising them.
-    Anything else — another field, a lowered limit — is a ``ValueError`` listing (saved, wanted)."""
+    Anything else — another field, a lowered limit — is a ``ValueError`` listing (saved, wanted).
+    Both are compared in canonical form (:meth:`.TrainConfig.canonical`): a file written before a
+    field existed matches a configuration with that field's default."""
+    try:
+        saved = TrainConfig.canonical(saved)
+    except ValueError as err:
+        raise ValueError(f"{where}: its configuration cannot be read by this version ({err}); delete "
+                         f"{Path(where).parent} to start the run again, or choose another --out") from err
+    wanted = TrainConfig.canonical(wanted)
     diff = config_diff(saved, wanted)
-    diff.update({k: (v, None) for k, v in saved.items() if k not in wanted})
     if not diff:
         return None
     if extend and set(diff) <= set(EXTENSIBLE):
@@ -122,6 +135,22 @@ def compare_config(saved: dict, wanted: dict, where, extend: bool = True) -> dic
                          "would lower its limits")
     raise ValueError(f"{where}: made with another configuration (field: (saved, now)) "
                      f"{diff}" + ("; on resume only max_epochs and patience may be raised" if extend else ""))
+
+
+def usable(path: Path, read, config_of, wanted: dict, otherwise: str):
+    """``read(path)`` if ``path`` exists and was made with the configuration ``wanted`` (else a
+    ``ValueError``, :func:`compare_config`); None if it does not exist, or if ``read`` finds it damaged —
+    it is then set aside (:func:`set_aside`), with a warning, and the caller goes on ``otherwise``."""
+    if not path.exists():
+        return None
+    try:
+        found = read(path)
+    except ValueError as err:
+        moved = set_aside(path, "corrupt")
+        warnings.warn(f"{err} -> set aside as {moved.name}; {otherwise}", RuntimeWarning)
+        return None
+    compare_config(config_of(found), wanted, path, extend=False)
+    return found
 
 
 def set_aside(path: Path, why: str) -> Path:
@@ -256,3 +285,91 @@ def load_checkpoint(path: str | os.PathLike, arrays: bool = True) -> tuple[dict,
             raise damaged(f"the checkpoint's array {name!r} is {loaded[name].dtype} {loaded[name].shape}, "
                           "not a vector of floats")
     return loaded, state
+
+
+# ------------------------------------------------------------------------------------ a run's state
+@dataclass
+class RunState:
+    """What a run carries from epoch to epoch besides the parameters and the velocity; a checkpoint
+    holds it with them (:func:`save_run`, :func:`restore_run`)."""
+
+    best: np.ndarray                 # the parameters with the best validation metric so far
+    order_rng: np.random.Generator   # reshuffles the training sequences every epoch
+    noise_rng: np.random.Generator   # input noise
+    history: dict                    # per-epoch lists: train_loss, valid_metric, *_seconds (jzs: lr)
+    lr: float = 0.0                  # η of the next epoch (jzs: halved as the validation metric stalls)
+    best_epoch: int | None = None
+    best_metric: float = math.inf
+    wall_seconds: float = 0.0        # spent by earlier sessions of this run (resume)
+    cpu_seconds: float = 0.0
+    sessions: int = 1
+    started: str = ""
+    extensions: list = None          # [{at_epoch, max_epochs, patience}]: limits raised on resume
+    clock: tuple = (0.0, 0.0)        # (wall, CPU) clock readings at the last tick
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history["valid_metric"])
+
+    def tick(self) -> None:
+        """Add the wall and CPU time since the last tick to the run's totals."""
+        now = (time.perf_counter(), time.process_time())
+        self.wall_seconds += now[0] - self.clock[0]
+        self.cpu_seconds += now[1] - self.clock[1]
+        self.clock = now
+
+
+def history_names(config: TrainConfig) -> tuple:
+    """The per-epoch lists of a run's history: :data:`.records.HISTORY`, plus each epoch's η for jzs."""
+    return HISTORY + (("lr",) if config.protocol == "jzs" else ())
+
+
+def save_run(path, config: TrainConfig, opt, state: RunState) -> None:
+    """The checkpoint of a run after an epoch: the optimiser's Θ and velocity and the best parameters
+    as arrays, ``config`` and the rest of ``state`` as JSON (:func:`save_checkpoint`)."""
+    save_checkpoint(
+        path, {"params": opt.theta, "velocity": opt.velocity, "best_params": state.best},
+        {"config": asdict(config), "history": state.history, "best_epoch": state.best_epoch,
+         "best_metric": state.best_metric, "order_rng": state.order_rng.bit_generator.state,
+         "noise_rng": state.noise_rng.bit_generator.state, "wall_seconds": state.wall_seconds,
+         "cpu_seconds": state.cpu_seconds, "sessions": state.sessions, "started": state.started,
+         "extensions": state.extensions or [], "lr": state.lr})
+
+
+def restore_run(checkpoint, path, config: TrainConfig, opt, state: RunState) -> dict | None:
+    """Continue from ``checkpoint`` = (arrays, state) read from ``path`` by :func:`load_checkpoint`: its
+    arrays into ``opt.theta``, ``opt.velocity`` and ``state.best``, the rest into ``state`` (a new
+    session). ``config`` may raise the checkpoint's max_epochs / patience: the raised limits are
+    returned and recorded in ``state.extensions``; any other difference is a ``ValueError``."""
+    arrays, saved = checkpoint
+    extension = compare_config(saved["config"], asdict(config), path)
+    for name, target in (("params", opt.theta), ("velocity", opt.velocity), ("best_params", state.best)):
+        if arrays[name].shape != target.shape or arrays[name].dtype != target.dtype:
+            raise ValueError(f"{path}: checkpoint array {name!r} is {arrays[name].dtype} {arrays[name].shape}, "
+                             f"the network needs {target.dtype} {target.shape}")
+        target[...] = arrays[name]
+    for name, rng in (("order_rng", state.order_rng), ("noise_rng", state.noise_rng)):
+        try:
+            rng.bit_generator.state = saved[name]
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"{path}: the checkpoint's {name!r} is not a {type(rng.bit_generator).__name__} "
+                             f"state ({type(err).__name__}: {err})") from err
+    state.history = {name: list(saved["history"][name]) for name in history_names(config)}
+    state.lr = saved.get("lr", config.lr)           # checkpoints from before the jzs protocol: η fixed
+    state.best_epoch = saved["best_epoch"]
+    state.best_metric = math.inf if saved["best_metric"] is None else saved["best_metric"]
+    state.wall_seconds, state.cpu_seconds = saved["wall_seconds"], saved["cpu_seconds"]
+    state.sessions, state.started = saved["sessions"] + 1, saved["started"]
+    state.extensions = list(saved.get("extensions", []))
+    if extension is not None:
+        state.extensions.append({"at_epoch": state.epochs, **extension})
+    return extension
+
+
+def read_checkpoint_config(out) -> TrainConfig:
+    """The configuration stored in ``out``'s checkpoint (what ``--resume`` continues), with the defaults
+    of fields added since it was written. Reads only the checkpoint's small JSON state."""
+    out = Path(out)
+    if not (out / CHECKPOINT_NAME).is_file():
+        raise no_checkpoint(out)
+    return TrainConfig.from_dict(load_checkpoint(out / CHECKPOINT_NAME, arrays=False)[1]["config"])

@@ -28,21 +28,18 @@ change the order or the initial weights.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
 import time
 import traceback
-import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import minibatch, records, rundir
+from . import memory, minibatch, records, rundir
 from .checks import is_integer
 from .config import TrainConfig
 from .datacheck import check_data
@@ -63,53 +60,19 @@ class Divergence(NamedTuple):
     sequence: int       # index of the training sequence (-1 for the validation metric)
 
 
-@dataclass
-class _State:
-    """What a checkpoint holds besides the parameters and the velocity."""
-
-    best: np.ndarray                 # the parameters with the best validation metric so far
-    order_rng: np.random.Generator   # reshuffles the training sequences every epoch
-    noise_rng: np.random.Generator   # input noise
-    history: dict                    # per-epoch lists: train_loss, valid_metric, *_seconds (jzs: lr)
-    lr: float = 0.0                  # η of the next epoch (jzs: halved as the validation metric stalls)
-    best_epoch: int | None = None
-    best_metric: float = math.inf
-    wall_seconds: float = 0.0        # spent by earlier sessions of this run (resume)
-    cpu_seconds: float = 0.0
-    sessions: int = 1
-    started: str = ""
-    extensions: list = None          # [{at_epoch, max_epochs, patience}]: limits raised on resume
-    clock: tuple = (0.0, 0.0)        # (wall, CPU) clock readings at the last tick
-
-    @property
-    def epochs(self) -> int:
-        return len(self.history["valid_metric"])
-
-    def tick(self) -> None:
-        """Add the wall and CPU time since the last tick to the run's totals."""
-        now = (time.perf_counter(), time.process_time())
-        self.wall_seconds += now[0] - self.clock[0]
-        self.cpu_seconds += now[1] - self.clock[1]
-        self.clock = now
-
-
 HISTORY = records.HISTORY
 
 
-def _history_names(config: TrainConfig) -> tuple:
-    """The per-epoch lists of a run's history: :data:`HISTORY`, plus each epoch's η for jzs."""
-    return HISTORY + (("lr",) if config.protocol == "jzs" else ())
-
-
-def _build_run(config: TrainConfig, data: TaskData) -> tuple[Network, _State]:
+def _build_run(config: TrainConfig, data: TaskData) -> tuple[Network, rundir.RunState]:
     """The network initialised from the run's seed, and a fresh run state (``data`` already checked)."""
     init, order, noise = np.random.SeedSequence(config.seed).spawn(3)
     bidirectional = default_bidirectional(data.train) if config.bidirectional is None else config.bidirectional
     net = Network(config.arch, data.train.n_in, config.hidden, data.train.n_out, loss=data.train.loss,
                   bidirectional=bidirectional, dtype=config.kernel_dtype, seed=np.random.default_rng(init),
                   forget_bias=config.forget_bias, layers=config.layers, init_std=config.init_scale)
-    state = _State(net.flat.copy(), np.random.default_rng(order), np.random.default_rng(noise),
-                   {name: [] for name in _history_names(config)}, lr=config.lr, started=records.now())
+    state = rundir.RunState(net.flat.copy(), np.random.default_rng(order), np.random.default_rng(noise),
+                            {name: [] for name in rundir.history_names(config)}, lr=config.lr,
+                            started=records.now())
     return net, state
 
 
@@ -138,7 +101,7 @@ def _train_epoch(net, opt, inputs, targets, order, sigma, noise_rng, epoch):
     return total / frames
 
 
-def _stop_reason(state: _State, config: TrainConfig) -> str | None:
+def _stop_reason(state: rundir.RunState, config: TrainConfig) -> str | None:
     """``early_stopped`` after ``patience`` epochs without improvement, ``finished`` at ``max_epochs``."""
     if state.best_epoch is not None and state.epochs - state.best_epoch >= config.patience:
         return "early_stopped"
@@ -147,56 +110,14 @@ def _stop_reason(state: _State, config: TrainConfig) -> str | None:
     return None
 
 
-def _save_checkpoint(path, config, opt, state):
-    rundir.save_checkpoint(
-        path, {"params": opt.theta, "velocity": opt.velocity, "best_params": state.best},
-        {"config": asdict(config), "history": state.history, "best_epoch": state.best_epoch,
-         "best_metric": state.best_metric, "order_rng": state.order_rng.bit_generator.state,
-         "noise_rng": state.noise_rng.bit_generator.state, "wall_seconds": state.wall_seconds,
-         "cpu_seconds": state.cpu_seconds, "sessions": state.sessions, "started": state.started,
-         "extensions": state.extensions or [], "lr": state.lr})
-
-
-def _restore(checkpoint, path, config, opt, state):
-    """Continue from ``checkpoint`` = (arrays, state) read from ``path`` (already checked by
-    :func:`rundir.load_checkpoint`). ``config`` may raise the checkpoint's max_epochs / patience: that
-    is recorded in ``state.extensions``; any other difference is a ``ValueError``."""
-    arrays, saved = checkpoint
-    extension = rundir.compare_config(saved["config"], asdict(config), path)
-    for name, target in (("params", opt.theta), ("velocity", opt.velocity), ("best_params", state.best)):
-        if arrays[name].shape != target.shape or arrays[name].dtype != target.dtype:
-            raise ValueError(f"{path}: checkpoint array {name!r} is {arrays[name].dtype} {arrays[name].shape}, "
-                             f"the network needs {target.dtype} {target.shape}")
-        target[...] = arrays[name]
-    for name, rng in (("order_rng", state.order_rng), ("noise_rng", state.noise_rng)):
-        try:
-            rng.bit_generator.state = saved[name]
-        except (TypeError, ValueError, KeyError) as err:
-            raise ValueError(f"{path}: the checkpoint's {name!r} is not a {type(rng.bit_generator).__name__} "
-                             f"state ({type(err).__name__}: {err})") from err
-    state.history = {name: list(saved["history"][name]) for name in _history_names(config)}
-    state.lr = saved.get("lr", config.lr)           # checkpoints from before the jzs protocol: η fixed
-    state.best_epoch = saved["best_epoch"]
-    state.best_metric = math.inf if saved["best_metric"] is None else saved["best_metric"]
-    state.wall_seconds, state.cpu_seconds = saved["wall_seconds"], saved["cpu_seconds"]
-    state.sessions, state.started = saved["sessions"] + 1, saved["started"]
-    state.extensions = list(saved.get("extensions", []))
-    if extension is not None:
-        state.extensions.append({"at_epoch": state.epochs, **extension})
-        if _stop_reason(state, config) is not None:
-            raise ValueError(f"{path}: the run ended after epoch {state.epochs} (best epoch "
-                             f"{state.best_epoch}) and would end again at once with max_epochs="
-                             f"{config.max_epochs}, patience={config.patience}; raise --max-epochs above "
-                             f"{state.epochs} and --patience above {state.epochs - (state.best_epoch or 0)}")
-
-
-def read_checkpoint_config(out) -> TrainConfig:
-    """The configuration stored in ``out``'s checkpoint (what ``--resume`` continues). Reads only the
-    checkpoint's small JSON state; ``train(..., resume=True)`` then loads the arrays once."""
-    out = Path(out)
-    if not (out / rundir.CHECKPOINT_NAME).is_file():
-        raise rundir.no_checkpoint(out)
-    return TrainConfig.from_dict(rundir.load_checkpoint(out / rundir.CHECKPOINT_NAME, arrays=False)[1]["config"])
+def _restore(checkpoint, path, config, opt, state) -> None:
+    """Continue from ``checkpoint`` (:func:`rundir.restore_run`); an extended run must not end at once."""
+    extended = rundir.restore_run(checkpoint, path, config, opt, state) is not None
+    if extended and _stop_reason(state, config) is not None:
+        raise ValueError(f"{path}: the run ended after epoch {state.epochs} (best epoch "
+                         f"{state.best_epoch}) and would end again at once with max_epochs="
+                         f"{config.max_epochs}, patience={config.patience}; raise --max-epochs above "
+                         f"{state.epochs} and --patience above {state.epochs - (state.best_epoch or 0)}")
 
 
 def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=None, resume: bool = False,
@@ -271,56 +192,23 @@ def run_trial(config: TrainConfig, out, *, labels: dict | None = None, data: Tas
     _check_arguments(config, out, data, False, threads, progress, None)
     if out is None:
         raise ValueError("run_trial needs the trial's run directory (out=...)")
-    labels = _check_labels(labels)
+    labels = records.check_labels(labels)
     out = rundir.check_out(out)
     wanted = asdict(config)
     with rundir.locked(out):
-        record = _usable(out / rundir.RECORD_NAME, records.read_record, lambda r: r["config"], wanted,
-                         "running the trial")
+        record = rundir.usable(out / rundir.RECORD_NAME, records.read_record, lambda r: r["config"], wanted,
+                               "running the trial")
         if record is not None:
             return record
-        checkpoint = _usable(out / rundir.CHECKPOINT_NAME, rundir.load_checkpoint, lambda c: c[1]["config"],
-                             wanted, "starting the trial afresh")
+        checkpoint = rundir.usable(out / rundir.CHECKPOINT_NAME, rundir.load_checkpoint,
+                                   lambda c: c[1]["config"], wanted, "starting the trial afresh")
         data = _task_data(config, data, root, threads)
         return _session(config, out, data, checkpoint, threads, progress, None, clock=clock, labels=labels)
 
 
-def _usable(path, read, config_of, wanted: dict, otherwise: str):
-    """``read(path)`` if ``path`` exists and was made with the configuration ``wanted`` (else a
-    ``ValueError``); None if it does not exist, or if ``read`` finds it damaged — it is then set aside,
-    with a warning, and the trial goes on ``otherwise``."""
-    if not path.exists():
-        return None
-    try:
-        found = read(path)
-    except ValueError as err:
-        moved = rundir.set_aside(path, "corrupt")
-        warnings.warn(f"{err} -> set aside as {moved.name}; {otherwise}", RuntimeWarning)
-        return None
-    rundir.compare_config(config_of(found), wanted, path, extend=False)
-    return found
-
-
-def _check_labels(labels) -> dict:
-    """``labels`` as a plain dict of string keys and JSON values, at most a few kilobytes."""
-    if labels is None:
-        return {}
-    if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
-        raise ValueError(f"labels={labels!r:.80}: give a dict with string keys, e.g. {{'study': 'jsb-0', "
-                         "'trial': 'V-0003'}")
-    try:
-        text = json.dumps(labels, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"labels={labels!r:.80}: must be plain JSON (strings, numbers, lists, dicts): {err}") from err
-    if len(text) > 4096:
-        raise ValueError(f"labels: {len(text)} characters of JSON; keep labels small (≤ 4096), they go into "
-                         "every record")
-    return json.loads(text)
-
-
 def _task_data(config, data, root, threads) -> TaskData:
     """The run's data, checked: ``data`` as given (any sequence of three splits) or the task loaded;
-    and the network for it must fit in memory (:func:`_check_memory`)."""
+    and the network for it must fit in memory (:func:`.memory.check`)."""
     data = load_task(config.task, config.kernel_dtype, root) if data is None else TaskData(*data)
     check_data(data)
     if config.protocol == "jzs":
@@ -329,7 +217,7 @@ def _task_data(config, data, root, threads) -> TaskData:
         problem = minibatch.protocol_problem(data.train.loss, bidirectional)
         if problem is not None:
             raise ValueError(f"task {config.task!r}: {problem}")
-    _check_memory(config, data, threads)
+    memory.check(config, data, threads)
     return data
 
 
@@ -342,7 +230,7 @@ def _session(config, out, data, checkpoint, threads, progress, on_epoch, *, cloc
         optimiser = MasterMomentum if config.dtype == "mixed" else Momentum
         opt = optimiser(net.flat, config.lr, config.momentum, config.nesterov, config.clip)
     except MemoryError as err:
-        raise ValueError(_memory_message(config, data, threads)) from err
+        raise ValueError(memory.too_big(config, data, threads)) from err
     if checkpoint is not None:
         _restore(checkpoint, out / rundir.CHECKPOINT_NAME, config, opt, state)
         net.flat[:] = opt.theta             # mixed: the network is the master rounded to float32
@@ -397,62 +285,6 @@ def _interrupted(err: BaseException) -> bool:
         seen.add(id(err))
         err = err.__cause__ or err.__context__
     return False
-
-
-# Arrays of a run that scale with the parameters: the parameters, gradient, velocity and best copy
-# (+ one spare for a checkpoint being read back); and with N·T: the forward cache of one sequence per
-# direction and evaluating thread (gates, cell state and outputs: ~12 vectors of N per frame).
-PARAMETER_COPIES, CACHE_VECTORS = 5, 12
-
-
-def _memory_needed(config, data, threads) -> tuple[int, int]:
-    """(bytes a run needs at least, parameters): estimated from the sizes, before allocating anything."""
-    from .variants import Layout
-    directions = 1 + bool(default_bidirectional(data.train) if config.bidirectional is None
-                          else config.bidirectional)
-    width = directions * config.hidden
-    n_params = directions * Layout(config.arch, data.train.n_in, config.hidden).size \
-        + (config.layers - 1) * directions * Layout(config.arch, width, config.hidden).size \
-        + data.train.n_out * (width + 1)
-    longest = max(len(x) for split in data for x in split.inputs)
-    itemsize = np.dtype(config.kernel_dtype).itemsize
-    workers = max(threads or os.cpu_count() or 1, 1)
-    cache = CACHE_VECTORS * config.hidden * longest * directions * config.layers * workers
-    # jzs: one gradient per sequence of a batch, their mean, and one gradient per replica (minibatch.py)
-    copies = PARAMETER_COPIES + (config.batch + workers if config.protocol == "jzs" else 0)
-    return itemsize * (copies * n_params + cache), n_params
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory this process could still get (Linux ``MemAvailable``), or None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _memory_message(config, data, threads) -> str:
-    needed, n_params = _memory_needed(config, data, threads)
-    available = _available_memory()
-    have = f"{available / 2**30:.1f} GiB" if available is not None else "not that much"
-    return (f"hidden={config.hidden}: a {config.arch} network of {n_params:,} parameters needs about "
-            f"{needed / 2**30:.1f} GiB in {config.dtype} (parameters, gradient, velocity, best copy, sequence "
-            f"caches); this machine has {have} available: choose a smaller --hidden")
-
-
-def _check_memory(config, data, threads) -> None:
-    """Refuse a run that cannot fit in memory before allocating it (a clear message, not a raw
-    ``MemoryError`` from deep inside NumPy)."""
-    available = _available_memory()
-    if available is not None and _memory_needed(config, data, threads)[0] > available:
-        raise ValueError(_memory_message(config, data, threads))
 
 
 def _check_arguments(config, out, data, resume, threads, progress, on_epoch) -> None:
@@ -518,7 +350,7 @@ def _epochs(config, net, opt, state, splits, threads, out, bar, on_epoch,
             state.lr = minibatch.next_lr(state.lr, state.epochs, state.best_epoch, config.lr_decay)
         if out is not None:
             state.tick()
-            _save_checkpoint(out / rundir.CHECKPOINT_NAME, config, opt, state)
+            rundir.save_run(out / rundir.CHECKPOINT_NAME, config, opt, state)
         if bar is not None:
             bar.set_postfix(loss=f"{loss:.4g}", valid=f"{metric:.4g}", refresh=False)
             bar.update(1)

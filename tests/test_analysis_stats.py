@@ -85,6 +85,13 @@ def test_per_task_and_higher_is_better():
     assert scored(df, lower_is_better=False).set_index("trial").loc["GRU-0020", "test_score"] == 0.0
 
 
+def test_architectures_come_in_the_papers_order_then_jzss_then_the_rest():
+    archs = ("ZZZ", "GRU", "LSTM-B", "MUT1", "FGR", "TANH", "CIFG", "V", "LSTM", "AAA")
+    rows = [("jsb", a, k, "finished", 1.0 + k, 1.0 + k) for a in archs for k in range(3)]
+    order = list(compare(table(rows), baseline=None)["arch"])
+    assert order == ["V", "CIFG", "FGR", "TANH", "LSTM", "LSTM-B", "GRU", "MUT1", "AAA", "ZZZ"]
+
+
 def test_bad_input():
     df = make_table(trials=10)
     with pytest.raises(ValueError, match="lacks the column"):

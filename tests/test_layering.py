@@ -34,13 +34,13 @@ LAYERS = (
     ("network",),
     ("lstm_scratch",),                              # the package facade: Layer, Network, ...
     ("momentum", "datacheck", "minibatch"),         # the update; data checks; JZS's minibatch epoch
-    ("config",),                                    # TrainConfig: what determines a run
+    ("config", "memory"),                           # TrainConfig: what determines a run; will it fit
     ("timing", "parallel"),                         # the training-step timer; thread pinning and warm-up
     ("provenance", "records", "rundir"),            # code/library/host identity; record schema; run directory
     ("train",),
     ("search",),
     ("analysis",),
-    ("selfcheck",),
+    ("selfcheck", "demo"),                          # the self-check; the demo study + its report
     ("cli",),
 )
 RANK = {("lstm_scratch" if name == "lstm_scratch" else f"lstm_scratch.{name}"): rank

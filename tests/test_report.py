@@ -1,6 +1,9 @@
 """The study report (lstm_scratch.analysis.report, table, and ``lstm-odyssey report``): diverged and
 failed trials, a single architecture, an unfinished study, a synthetic stand-in, bad input."""
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -95,6 +98,32 @@ def test_report_bad_input_writes_nothing(tmp_path):
     (tmp_path / "junk.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="junk.csv.*lacks the column"):
         load(tmp_path / "junk.csv")
+
+
+NO_NUMBA = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import lstm_scratch.analysis.report, lstm_scratch.analysis.table
+assert "numba" not in sys.modules, "importing the analysis loaded Numba"
+definition, df = lstm_scratch.analysis.table.load(sys.argv[2])
+assert len(df) and "numba" not in sys.modules, "reading a published table loaded Numba"
+import lstm_scratch
+assert lstm_scratch.JZS_ARCHITECTURES[0] == "TANH" and "numba" not in sys.modules
+lstm_scratch.Network                      # the facade still gives the network (and now loads the kernels)
+assert "numba" in sys.modules
+print("ok")
+"""
+
+
+def test_the_analysis_reads_a_published_table_without_importing_numba(tmp_path):
+    """Issue 10: the analysis runs on a laptop without Numba; ``import lstm_scratch`` loads it lazily."""
+    study = tmp_path / "jsb_study"
+    study.mkdir()
+    (study / "study.json").write_text(pd.Series(make_definition()).to_json())
+    make_table().to_csv(study / "trials.csv", index=False)
+    done = subprocess.run([sys.executable, "-c", NO_NUMBA, str(Path(__file__).parents[1]), str(study)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def test_cli_report_on_a_published_table(tmp_path, capsys):

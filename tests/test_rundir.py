@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from lstm_scratch import rundir
 from lstm_scratch.cli import main
 from lstm_scratch.rundir import RunLocked, locked
-from lstm_scratch.train import train
+from lstm_scratch.train import TrainConfig, run_trial, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train import Killed, config, synthetic_task  # noqa: E402
@@ -199,6 +200,59 @@ def test_a_checkpoint_missing_an_array_names_it(tmp_path, array):
     _rewrite(out / "checkpoint.npz", drop_array=array)
     with pytest.raises(ValueError, match=f"checkpoint.npz: the checkpoint has no array '{array}'"):
         train(config(), out, data=synthetic_task(), threads=1, resume=True)
+
+
+# Fields TrainConfig gained after the first runs were written (stacked layers, JZS's protocol, …).
+NEWER_FIELDS = ("layers", "protocol", "init_scale", "batch", "unroll", "clip_norm", "lr_decay")
+
+
+def _as_an_older_version_wrote_it(saved: dict) -> None:
+    """A configuration without the newer fields, the architecture as typed and forget_bias unresolved."""
+    for name in NEWER_FIELDS:
+        saved.pop(name)
+    saved.update(arch=saved["arch"].lower(), forget_bias=None)
+
+
+def test_a_checkpoint_and_a_record_from_before_the_newer_fields_still_belong_to_their_run(monkeypatch, tmp_path,
+                                                                                          capsys):
+    whole = train(config(), tmp_path / "whole", data=synthetic_task(), threads=1)
+    out = _killed_run(tmp_path)
+    _rewrite(out / "checkpoint.npz", change_state=lambda state: _as_an_older_version_wrote_it(state["config"]))
+    resumed = train(config(), out, data=synthetic_task(), threads=1, resume=True)
+    assert resumed["sessions"] == 2 and resumed["test_metric"] == whole["test_metric"]
+    assert resumed["history"]["train_loss"] == whole["history"]["train_loss"]
+
+    # An old finished run can be extended from the command line, and its old record is a finished trial.
+    _rewrite(out / "checkpoint.npz", change_state=lambda state: _as_an_older_version_wrote_it(state["config"]))
+    monkeypatch.setattr("lstm_scratch.train.load_task", lambda *args: synthetic_task())
+    assert main(["train", "--out", str(out), "--resume", "--max-epochs", "5", "--threads", "1"]) == 0
+    assert "after 5 epoch(s)" in capsys.readouterr().out
+    record = json.loads((out / "record.json").read_text())
+    _as_an_older_version_wrote_it(record["config"])
+    (out / "record.json").write_text(json.dumps(record))
+    assert run_trial(config(max_epochs=5), out, data=synthetic_task()) == record      # returned, not rerun
+
+    # Defaults fill only what is missing: another value is still another configuration.
+    with pytest.raises(ValueError, match=r"made with another configuration.*'hidden': \(4, 5\)"):
+        run_trial(config(max_epochs=5, hidden=5), out, data=synthetic_task())
+    with pytest.raises(ValueError, match=r"made with another configuration.*'layers': \(1, 2\)"):
+        run_trial(config(max_epochs=5, layers=2), out, data=synthetic_task())
+
+
+def test_the_canonical_form_of_a_saved_configuration():
+    saved = asdict(config(arch="LSTM-B"))
+    _as_an_older_version_wrote_it(saved)
+    assert TrainConfig.canonical(saved) == asdict(config(arch="LSTM-B"))
+    assert TrainConfig.canonical(saved)["forget_bias"] == 1.0 and TrainConfig.canonical(saved)["momentum"] == 0.9
+    assert config(arch="LSTM-B").same_as(saved) and not config(arch="LSTM").same_as(saved)
+    assert not config().same_as({**saved, "colour": "red"}) and not config().same_as(["not", "a", "dict"])
+    with pytest.raises(ValueError, match=r"unknown configuration field\(s\) \['colour'\]"):
+        TrainConfig.canonical({**saved, "colour": "red"})
+    with pytest.raises(ValueError, match="made with another configuration"):
+        rundir.compare_config({**saved, "arch": "v"}, asdict(config(arch="LSTM-B")), "here")
+    with pytest.raises(ValueError, match=r"x/checkpoint.npz: its configuration cannot be read by this version "
+                                         r"\(unknown configuration field"):
+        rundir.compare_config({**saved, "colour": "red"}, asdict(config()), Path("x/checkpoint.npz"))
 
 
 def test_set_aside_keeps_the_damaged_file_under_a_new_name(tmp_path):

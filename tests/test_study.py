@@ -270,3 +270,109 @@ def test_a_killed_driver_then_a_rerun_completes_the_study(tmp_path):
     assert any(s.state != "done" for s in study.states())
     study.run(workers=2, progress=False)
     assert_each_trial_ended_once(study)
+
+
+# ------------------------------------------------------------------------------------ objective, dtype, settings
+def fake_state(study, index, state, valid):
+    """A trial state with a record holding just what the summaries read."""
+    from lstm_scratch.search import TrialState
+    record = {"outcome": "finished" if state == "done" else state, "best_valid_metric": valid,
+              "test_metric": None if valid is None else valid - 1, "cpu_seconds": 1.0, "wall_seconds": 1.0,
+              "task": {"metric": study.objective.metric_name}}
+    return TrialState(study.trial(index), state, record, None, None, None)
+
+
+@pytest.mark.parametrize("task, protocol, best", [("jsb", "online", 0.25), ("memorisation", "jzs", 0.75)])
+def test_best_so_far_is_the_best_in_the_sense_of_the_task_objective(tmp_path, task, protocol, best):
+    from lstm_scratch.search.executors import _Progress
+    from lstm_scratch.search.summary import status
+    study = Study.create(tmp_path / "s", task=task, archs="GRU", trials=4, protocol=protocol)
+    assert study.objective.lower_is_better == (task == "jsb")
+    states = [fake_state(study, 0, "done", 0.5), fake_state(study, 1, "done", 0.25),
+              fake_state(study, 2, "diverged", 0.99), fake_state(study, 3, "done", 0.75)]
+    info = status(study, states)
+    assert info["total"]["best"]["valid_metric"] == best and info["archs"]["GRU"]["best"]["valid_metric"] == best
+    assert info["total"]["best"]["trial"] == f"GRU-000{[0.5, 0.25, 0.99, 0.75].index(best)}"
+    bar = _Progress(study, states[:2], enabled=False)
+    assert bar.best == (0.25 if task == "jsb" else 0.5)
+    bar.update({"ran": True, "state": "done", "valid_metric": 0.75})
+    bar.update({"ran": True, "state": "diverged", "valid_metric": 0.99})     # a diverged trial is no best
+    assert bar.best == best
+
+
+def test_a_mixed_dtype_study_prepares_float32_kernels_and_data_and_runs(tmp_path, monkeypatch):
+    import lstm_scratch.datasets as datasets
+    import lstm_scratch.parallel as parallel
+    from lstm_scratch.search.worker import prepare
+    path = tmp_path / "s"
+    assert cli.main(["search", "create", str(path), "--task", "jsb", "--archs", "V", "--trials", "1",
+                     "--max-epochs", "2", "--space", "hidden=4", "--dtype", "mixed"]) == 0
+    study = Study.open(path)
+    assert study.definition["protocol"]["dtype"] == "mixed" and study.trial(0).config.kernel_dtype == "float32"
+    calls = []
+    for module, name in ((datasets, "load_task"), (parallel, "warm_up")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real, name=name: calls.append((name, a)) or real(*a))
+    assert set(prepare(study)) == {"data_seconds", "compile_seconds"}
+    assert calls == [("load_task", ("jsb", "float32", None)), ("warm_up", (["V"], "mixed"))]   # float32 kernels
+    monkeypatch.undo()
+    assert run_one(study, 0)["state"] == "done"
+    record = json.loads((study.trial(0).path / RECORD_NAME).read_text())
+    assert record["config"]["dtype"] == "mixed"
+
+
+def test_the_forget_bias_is_each_architectures_own_unless_given(tmp_path):
+    study = tiny_study(tmp_path / "s", archs="V,LSTM-B", trials=1)
+    assert study.definition["protocol"]["forget_bias"] is None
+    assert [t.config.forget_bias for t in study.trials()] == [0.0, 1.0]
+    with pytest.raises(ValueError, match="forget_bias=0.0"):
+        tiny_study(tmp_path / "t", archs="V,LSTM-B", trials=1, forget_bias=0.0)
+    assert not (tmp_path / "t").exists()
+    assert [t.config.forget_bias for t in tiny_study(tmp_path / "u", forget_bias=0.5).trials()] == [0.5] * 6
+
+
+def test_a_study_defined_by_an_older_version_is_the_same_study(tmp_path):
+    """study.json written before the protocol, batch, unroll, lr_decay settings existed and with the
+    forget bias 0.0 that was then the default: created again with today's defaults, it is that study."""
+    study = tiny_study(tmp_path / "s")
+    configs = [t.config for t in study.trials()]
+    file = tmp_path / "s" / "study.json"
+    definition = json.loads(file.read_text())
+    definition["protocol"] = {"max_epochs": 6, "patience": 50, "dtype": "float64", "forget_bias": 0.0,
+                              "bidirectional": None}
+    file.write_text(json.dumps(definition))
+    again = tiny_study(tmp_path / "s")
+    assert again.id == study.id and [t.config for t in again.trials()] == configs
+    with pytest.raises(ValueError, match="another study.*protocol"):
+        tiny_study(tmp_path / "s", max_epochs=7)
+
+
+def test_a_record_written_before_newer_config_fields_still_counts(tmp_path):
+    """Records and failure notes compare with a trial in canonical form (TrainConfig.same_as): a config
+    without the fields added since (layers, protocol, init_scale, the jzs fields) is the same one."""
+    study = tiny_study(tmp_path / "s", trials=1, max_epochs=2)
+    trial = study.trial(0)
+    assert run_one(study, 0)["state"] == "done"
+    file = trial.path / RECORD_NAME
+    record = json.loads(file.read_text())
+    for name in ("layers", "protocol", "init_scale", "batch", "unroll", "clip_norm", "lr_decay"):
+        del record["config"][name]
+    record["config"]["arch"] = "v"
+    file.write_text(json.dumps(record))
+    assert study.state(trial).state == "done"
+    assert not run_one(study, 0)["ran"] and file.read_text() == json.dumps(record)
+    record["config"]["hidden"] = 5                                  # another configuration: never used
+    file.write_text(json.dumps(record))
+    assert study.state(trial).state == "pending" and "another configuration" in study.state(trial).problem
+
+
+def test_workers_that_cannot_start_stop_the_driver_with_a_message(tmp_path):
+    """A driver read from stdin: spawned workers cannot import its __main__ and die before any trial.
+    The driver must say so instead of starting new workers for ever."""
+    study = tiny_study(tmp_path / "s", trials=1, max_epochs=2)
+    script = (f"from lstm_scratch.search import Study\n"
+              f"Study.open({str(study.path)!r}).run(workers=1, progress=False)\n")
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    assert "ended 3 times in a row before running any trial" in done.stderr
+    assert [s.state for s in study.states()] == ["pending", "pending"]

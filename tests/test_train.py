@@ -391,6 +391,21 @@ def test_master_weights_keep_the_updates_that_float32_rounds_away():
     assert np.array_equal(network, exact.theta.astype(np.float32)) and np.all(network < start)
 
 
+@pytest.mark.parametrize("kind", [Momentum, MasterMomentum])
+def test_set_lr_changes_the_step_size_and_keeps_the_velocity(kind):
+    m, grad = 0.9, np.array([0.5, -1.0, 2.0], np.float32)
+    opt = kind(np.full(3, 0.1, np.float32), 0.1, m)
+    opt.step(grad)
+    theta, velocity = opt.theta.copy(), opt.velocity.copy()
+    opt.set_lr(0.05)
+    assert opt.eps == (1.0 - m) * 0.05
+    eps = (1.0 - m) * 0.05
+    opt.step(grad)
+    expected_velocity = m * velocity - eps * grad
+    assert np.allclose(opt.velocity, expected_velocity, rtol=1e-6)
+    assert np.allclose(opt.theta, theta + m * expected_velocity - eps * grad, rtol=1e-6)
+
+
 def test_mixed_runs_float32_kernels_on_float64_master_weights_and_resumes_bit_for_bit(tmp_path):
     data = synthetic_task("bernoulli")
     cfg = config("bernoulli", dtype="mixed", noise=0.3, max_epochs=4)
@@ -411,6 +426,18 @@ def test_mixed_runs_float32_kernels_on_float64_master_weights_and_resumes_bit_fo
         assert final[0][name].dtype == np.float64 and np.array_equal(final[0][name], final[1][name]), name
     best = [Network.from_file(tmp_path / run / "params.npz").flat for run in ("whole", "cut")]
     assert best[0].dtype == np.float32 and np.array_equal(best[0], best[1])
+
+
+def test_the_train_command_offers_mixed_precision_and_says_what_it_is(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "float32 kernels with float64 master weights" in " ".join(capsys.readouterr().out.split())
+    out = tmp_path / "run"
+    assert main(["train", "--task", "memorisation", "--arch", "gru", "--hidden", "4", "--dtype", "mixed",
+                 "--max-epochs", "1", "--threads", "1", "--out", str(out)]) == 0
+    record = json.loads((out / "record.json").read_text())
+    assert record["config"]["dtype"] == "mixed" and record["network"]["dtype"] == "float32"
+    assert rundir.load_checkpoint(out / "checkpoint.npz")[0]["params"].dtype == np.float64   # the master
 
 
 # ------------------------------------------------------------------------------------ run directories

@@ -171,6 +171,7 @@ import json, os, sys
 sys.path.insert(0, sys.argv[1])
 from lstm_scratch.parallel import prepare_worker, warm_up
 if sys.argv[2] == "prepare_worker":
+    import numpy, numba          # loaded before the worker is prepared (import lstm_scratch loads neither)
     prepare_worker(threads=1)
 import numpy, numba, scipy.linalg.cython_blas
 from threadpoolctl import threadpool_info
@@ -280,3 +281,35 @@ def test_warm_up_takes_every_dtype_of_a_study():
     for dtype in ("float64", "float32", "mixed"):
         assert list(parallel.warm_up(["NIG"], dtype)) == ["NIG"]
     assert list(parallel.warm_up("GRU")) == ["GRU"]
+    with pytest.raises(ValueError, match="loss='bernouli': give the task's objective name, one of bernoulli"):
+        parallel.warm_up("GRU", loss="bernouli")
+
+
+LOSS_WARM_UP_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from lstm_scratch import ctc, losses
+from lstm_scratch.parallel import warm_up
+
+def compiled():
+    return {name: sorted(str(s[0].dtype) for s in getattr(module, name).signatures)
+            for module, name in ((losses, "_bernoulli_terms"), (ctc, "_ctc_linear"), (ctc, "_ctc_log"),
+                                 (ctc, "_levenshtein"))}
+seen = [compiled()]
+for dtype, loss in (("mixed", "softmax"), ("mixed", "bernoulli"), ("float64", "ctc"), ("float64", None)):
+    warm_up("NP", dtype, loss=loss)
+    seen.append(compiled())
+print(json.dumps(seen))
+"""
+
+
+def test_warm_up_compiles_the_loss_kernels_of_the_task_once_per_dtype():
+    done = subprocess.run([sys.executable, "-c", LOSS_WARM_UP_PROBE, str(Path(__file__).parents[1])],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    fresh, softmax, bernoulli, ctc, every = json.loads(done.stdout.strip().splitlines()[-1])
+    nothing = {"_bernoulli_terms": [], "_ctc_linear": [], "_ctc_log": [], "_levenshtein": []}
+    assert fresh == nothing and softmax == nothing                  # softmax's loss is NumPy only
+    assert bernoulli == {**nothing, "_bernoulli_terms": ["float32"]}   # mixed: float32 kernels
+    assert ctc == {**bernoulli, "_ctc_linear": ["float64"], "_ctc_log": ["float64"], "_levenshtein": ["int64"]}
+    assert every == {**ctc, "_bernoulli_terms": ["float32", "float64"]}   # None: every loss with kernels

@@ -49,6 +49,16 @@ PAPER_SPACE = {
     "nesterov": ("Nesterov (1) or classical (0)", (0.0, 1.0), False),
     "clip": ("gradient clipping on (1) / off (0)", (0.0, 1.0), False),
 }
+# JZS's space (lstm_scratch.search.space.jzs_space) for studies of protocol jzs: the parameter budget as
+# drawn (column ``budget``; N follows from it, the architecture and the layers), and the layers 1–4 on
+# [0.5, 4.5], so that each of the four values gets ¼ of the uniform measure, as it was drawn.
+JZS_SPACE = {
+    "lr": ("learning rate η", (0.1, 5.0), True),
+    "budget": ("parameter budget", (1e4, 1e5), True),
+    "layers": ("stacked layers", (0.5, 4.5), False),
+    "init_scale": ("initialisation scale", (0.02, 0.3), True),
+    "clip_norm": ("gradient-norm clipping", (1.0, 20.0), True),
+}
 
 
 @dataclass(frozen=True)
@@ -273,10 +283,13 @@ def fanova(X, y, names, bounds, log=None, n_trees: int = 64, seed: int = 0, max_
 
 
 def study_space(df, space: dict | None = None) -> dict:
-    """The dimensions to analyse: {column: (label, (lo, hi), log)} — the paper's space (``PAPER_SPACE``)
-    updated by ``space`` (e.g. a narrowed range from the study definition), without the dimensions held
-    fixed in this table (a single value, or lo == hi), which explain no variance."""
-    merged = {**PAPER_SPACE, **(space or {})}
+    """The dimensions to analyse: {column: (label, (lo, hi), log)} — the paper's space (``PAPER_SPACE``;
+    ``JZS_SPACE`` for a table whose ``protocol`` column is jzs) updated by ``space`` (e.g. a narrowed
+    range from the study definition), without the dimensions held fixed in this table (a single value,
+    or lo == hi), which explain no variance."""
+    jzs = "protocol" in df.columns and len(df) > 0 and bool((df["protocol"] == "jzs").all())
+    base = JZS_SPACE if jzs else PAPER_SPACE
+    merged = {**base, **(space or {})}
     kept = {}
     for column, (label, (lo, hi), log) in merged.items():
         values = _column(df, column)
@@ -308,7 +321,8 @@ def study_importance(df, target: str = "test_metric", space: dict | None = None,
     and, with ``pooled``, over all architectures of the task together (arch ``"pooled"``, the paper's
     Fig. 4–6). Hyperparameters: η (``lr``), N (``hidden``), 1 − m (``one_minus_momentum``), σ
     (``noise``) — η, N and 1 − m in log10 space (module docstring) — and on TIMIT the two switches
-    ``nesterov`` and ``clip`` (0/1), minus those held fixed.
+    ``nesterov`` and ``clip`` (0/1), minus those held fixed. A study of protocol jzs: ``JZS_SPACE``'s
+    η, parameter budget, layers, init scale and clipping norm (:func:`study_space`).
 
     ``target="test_metric"`` uses the test score of :func:`.stats.scored`: diverged trials count, with
     the worst score of the task (divergence is a property of the hyperparameters: it belongs to the

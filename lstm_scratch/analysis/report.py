@@ -28,6 +28,8 @@ from .table import task_info
 MIN_IMPORTANCE_TRIALS = 20      # below this a forest of 64 trees on 4 dimensions says little
 LITTLE_INTERACTION = 0.20       # "little interaction": all interactions together < 20 % of the variance
 BEST_LR_SPREAD = 1.0            # "N does not move the best η": the best η varies < 1 decade across N
+PAPER_STUDY = {"trials": 200, "max_epochs": 150, "patience": 15}
+"""The paper's study, per task and architecture (SPEC §6–7): what a smaller study is compared with."""
 
 
 def _name(definition: dict, index: int) -> str:
@@ -331,14 +333,56 @@ def _md_table(frame) -> str:
     return "\n".join(lines)
 
 
+def reductions(definition: dict) -> list[str]:
+    """How a study of the paper's protocol is smaller than the paper's (:data:`PAPER_STUDY`, the paper's
+    space ``importance.PAPER_SPACE``), one phrase each: fewer trials, a lower epoch cap, another
+    patience, a dimension narrowed or fixed, architectures left out. [] for a study of the paper's size,
+    a study of JZS's protocol, or a bare table (its definition does not say)."""
+    from ..variants import LSTM_VARIANTS
+    protocol, space = definition.get("protocol") or {}, definition.get("space") or {}
+    if protocol.get("protocol", "online") != "online" or not isinstance(definition.get("trials"), int) \
+            or definition.get("inferred from the table"):
+        return []
+    out = []
+    if definition["trials"] < PAPER_STUDY["trials"]:
+        out.append(f"{definition['trials']} trials per architecture (paper: {PAPER_STUDY['trials']})")
+    for key, what in (("max_epochs", "at most {} epochs per trial"), ("patience", "early-stopping patience {}")):
+        if protocol.get(key) is not None and protocol[key] != PAPER_STUDY[key]:
+            out.append(f"{what.format(protocol[key])} (paper: {PAPER_STUDY[key]})")
+    for column, (label, (lo, hi), _) in space_from_definition(definition).items():
+        paper = imp_mod.PAPER_SPACE[column][1]
+        if column in ("nesterov", "clip") or np.allclose((lo, hi), paper, rtol=1e-9):   # 1 − 0.99 ≠ 0.01
+            continue
+        source = space["momentum" if column == "one_minus_momentum" else column]
+        out.append(f"{label} fixed at {source['value']}" if source.get("dist") == "fixed" else
+                   f"{label} in [{lo:g}, {hi:g}] (paper: [{paper[0]:g}, {paper[1]:g}])")
+    for name in ("nesterov", "clip"):       # fair coins in the paper's TIMIT search, fixed elsewhere
+        paper = (definition.get("paper_space") or {}).get(name, "")
+        if (space.get(name) or {}).get("dist") == "fixed" and paper and not paper.startswith("="):
+            out.append(f"{name} fixed at {space[name]['value']} (paper: {paper})")
+    left_out = [a for a in LSTM_VARIANTS if a not in (definition.get("archs") or LSTM_VARIANTS)]
+    if left_out:
+        out.append(f"without {', '.join(left_out)} (paper: all nine architectures)")
+    return out
+
+
+def _reduced(study: dict) -> str:
+    """The "reduced study" note of a study smaller than the paper's, or ""."""
+    found = reductions(study["definition"])
+    return ("REDUCED STUDY — smaller than the paper's: " + "; ".join(found) +
+            ". Its numbers are this study's, not a reproduction of the paper's values.") if found else ""
+
+
 def _markdown(analysed, settings, versions, out_dir: Path) -> str:
     lines = ["# LSTM: A Search Space Odyssey — study report", ""]
     if any(s["synthetic"] for s in analysed):
         lines += ["**SYNTHETIC STAND-IN DATA in at least one study — not the paper's corpus.**", ""]
     lines += [settings, ""]
     for s in analysed:
-        lines += [f"## {s['name']} ({', '.join(s['tasks'])})", "", f"**{_status(s)}**", "",
-                  "### Scorecard against the paper", "", _md_table(s["scorecard"]), "",
+        lines += [f"## {s['name']} ({', '.join(s['tasks'])})", "", f"**{_status(s)}**", ""]
+        if _reduced(s):
+            lines += [f"**{_reduced(s)}**", ""]
+        lines += ["### Scorecard against the paper", "", _md_table(s["scorecard"]), "",
                   "### Trials", "", _md_table(s["counts"]), "",
                   "### Architectures against vanilla (Welch)", "", _md_table(s["comparison"]), ""]
         table = s["importance_table"]
@@ -375,6 +419,7 @@ def _html(analysed, settings, versions, out_dir: Path) -> str:
         warn = s["missing"] or s["synthetic"]
         parts += [f"<h2>{esc(s['name'])} ({esc(', '.join(s['tasks']))})</h2>",
                   f"<p class='{'warn' if warn else ''}'>{esc(_status(s))}</p>",
+                  f"<p class='warn'>{esc(_reduced(s))}</p>" if _reduced(s) else "",
                   "<h3>Scorecard against the paper</h3>", _html_table(s["scorecard"]),
                   "<h3>Trials</h3>", _html_table(s["counts"]),
                   "<h3>Architectures against vanilla (Welch)</h3>", _html_table(s["comparison"])]

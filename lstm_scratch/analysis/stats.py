@@ -80,10 +80,13 @@ def best_trials(group, top: float, lower_is_better: bool = True):
 
 
 def _order(archs) -> list:
-    """Architectures in the table's canonical order (V, the eight variants, then the JZS cells)."""
-    from ..variants import ARCHITECTURES
-    known = [a for a in ARCHITECTURES if a in set(archs)]
-    return known + sorted(set(archs) - set(known))
+    """Architectures in the tables' order: the paper's nine (V, then the eight variants, as in
+    ``LSTM_VARIANTS``), then JZS's set in ``JZS_ARCHITECTURES`` order (TANH, LSTM, LSTM-F/-I/-O/-B, GRU,
+    MUT1–3), then any other name, sorted."""
+    from ..variants import JZS_ARCHITECTURES, LSTM_VARIANTS
+    present = set(archs)
+    known = list(dict.fromkeys(a for a in LSTM_VARIANTS + JZS_ARCHITECTURES if a in present))
+    return known + sorted(present - set(known))
 
 
 def compare(df, baseline: str | None = "V", top: float = 0.10, alpha: float = 0.05,

@@ -16,11 +16,11 @@ from .mfcc import MfccSettings, mfcc
 from .registry import (SPLITS, TASKS, Task, TaskData, availability, default_bidirectional, fetch, fingerprint_of,
                        load, load_task, resolve)
 from .split import BLANK, Split
-from .store import ChecksumError
+from .store import ChecksumError, DamagedCacheError
 from .synthetic_handwriting import SyntheticSettings
 from .timit_corpus import FOLD_61_TO_39, PHONES_39, PHONES_61, fold_39, frame_error_39
 
-__all__ = ["BLANK", "ChecksumError", "FOLD_61_TO_39", "JzsSettings", "MfccSettings", "PHONES_39", "PHONES_61",
+__all__ = ["BLANK", "ChecksumError", "DamagedCacheError", "FOLD_61_TO_39", "JzsSettings", "MfccSettings", "PHONES_39", "PHONES_61",
            "SPLITS", "Split", "SyntheticSettings", "TASKS", "Task", "TaskData", "availability", "default_bidirectional",
            "fetch", "fingerprint_of",
            "fold_39", "frame_error_39", "load", "load_task", "mfcc", "resolve"]

@@ -29,8 +29,9 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 from ..parallel import worker_environment
-from .lease import clear_stale
+from .lease import LEASE_NAME, clear_stale
 from .study import Study
+from .summary import best_of
 from .worker import run_one, write_failure
 
 MAX_CRASHES = 3
@@ -88,10 +89,11 @@ def prepare(study: Study) -> None:
 
 # ---------------------------------------------------------------------------------- progress
 class _Progress:
-    """A tqdm bar over the study's trials: ended / total, failures, best so far, ETA (tqdm's rate)."""
+    """A tqdm bar over the study's trials: ended / total, failures, best so far (in the sense of the
+    task's objective: the highest accuracy, the lowest error or NLL), ETA (tqdm's rate)."""
 
     def __init__(self, study: Study, states, enabled):
-        self.bar = None
+        self.bar, self.objective = None, study.objective
         if enabled is None:
             enabled = sys.stderr.isatty()
         if enabled:
@@ -103,9 +105,7 @@ class _Progress:
         ended = [s for s in states if s.state in ("done", "diverged", "failed")]
         self.failed = sum(s.state == "failed" for s in states)
         self.diverged = sum(s.state == "diverged" for s in states)
-        metrics = [s.record["best_valid_metric"] for s in ended
-                   if s.state == "done" and s.record["best_valid_metric"] is not None]
-        self.best = min(metrics) if metrics else None
+        self.best = best_of([s.record["best_valid_metric"] for s in ended if s.state == "done"], self.objective)
         if self.bar is not None:
             self.bar.n = len(ended)
             self._postfix()
@@ -119,8 +119,8 @@ class _Progress:
             return
         self.failed += summary["state"] == "failed"
         self.diverged += summary["state"] == "diverged"
-        if summary["state"] == "done" and summary["valid_metric"] is not None:
-            self.best = summary["valid_metric"] if self.best is None else min(self.best, summary["valid_metric"])
+        if summary["state"] == "done":
+            self.best = best_of([self.best, summary["valid_metric"]], self.objective)
         if self.bar is not None:
             self.bar.update(1)
             self._postfix()
@@ -157,7 +157,7 @@ def run_study(study: Study, *, workers=None, scheduler=None, client=None, jobque
             prepare(study)
         states = study.states()
         bar = _Progress(study, states, progress)
-        crashes, retried = Counter(), set()
+        crashes, retried, silent = Counter(), set(), 0
         poll = min(5.0, study.heartbeat) if poll_seconds is None else poll_seconds
         try:
             while True:
@@ -174,6 +174,7 @@ def run_study(study: Study, *, workers=None, scheduler=None, client=None, jobque
                     retried |= retry
                     ran = []
                     submit(todo, lambda summary: (ran.append(summary["ran"]), bar.update(summary)), retry)
+                    silent = _check_started(study, todo, ran, silent)
                     if not any(ran):            # all found busy (e.g. a run outside the study holds one)
                         time.sleep(poll)
                 states = study.states()
@@ -181,6 +182,22 @@ def run_study(study: Study, *, workers=None, scheduler=None, client=None, jobque
         finally:
             bar.close()
     return study.status(states)
+
+
+def _check_started(study: Study, todo, ran: list, silent: int) -> int:
+    """The number of rounds in a row in which no worker reported a trial or took one's lease: workers
+    that die before they start (a broken environment; a driver script read from stdin, which spawned
+    workers cannot import) would otherwise be started again for ever. After MAX_CRASHES such rounds,
+    a ``ValueError`` (the workers' own error is on stderr above it)."""
+    if ran or any((study.trial(i).path / LEASE_NAME).exists() for i in todo):
+        return 0
+    if silent + 1 < MAX_CRASHES:
+        return silent + 1
+    raise ValueError(f"{study.path}: the worker processes ended {MAX_CRASHES} times in a row before running any "
+                     "trial (their error is above); see what one trial does in the foreground with "
+                     f"'lstm-odyssey search run-trial {study.path} --index {todo[0]}'. A driver script must "
+                     "be a file the workers can import (not python - or stdin) and guard its work with "
+                     "if __name__ == '__main__'")
 
 
 def _count_crashes(study: Study, states, crashes: Counter) -> bool:

@@ -38,6 +38,9 @@ DIMENSIONS = ("hidden", "lr", "momentum", "noise", "nesterov", "clip", "seed")
 PAPER_CLIP = 1.0
 """Gradient clipping range [−1, 1] of the paper's TIMIT search (its only clipping setting)."""
 
+INTEGER_DIMENSIONS = ("hidden", "seed", "params", "layers")
+"""Dimensions whose values are integers (of either space)."""
+
 SEED_RANGE = 2 ** 31
 """A trial's run seed (initialisation, order, noise) is drawn uniformly from [0, SEED_RANGE)."""
 
@@ -162,22 +165,24 @@ def _parse_value(name: str, text: str):
         number = float(text)
     except ValueError:
         raise ValueError(f"{name}={text!r}: not a number") from None
-    if name in ("hidden", "seed"):
+    if name in INTEGER_DIMENSIONS:
         if number != int(number):
             raise ValueError(f"{name}={text!r}: must be an integer")
         return int(number)
     return number
 
 
-def narrowed(space: dict[str, Dimension], spec: str | dict) -> dict[str, Dimension]:
+def narrowed(space: dict[str, Dimension], spec: str | dict, source: str = "the paper's") -> dict[str, Dimension]:
     """``space`` with some dimensions fixed or narrowed, from ``"hidden=32"``, ``"lr=1e-4:1e-2"``,
     ``"nesterov=true"``, ``"clip=none"`` (comma-separated for several), or a dict
-    ``{name: value | (low, high) | Dimension}``.
+    ``{name: value | (low, high) | Dimension}``. The names are ``space``'s own (:data:`DIMENSIONS`,
+    or :data:`JZS_DIMENSIONS` for :func:`jzs_space`, whose ``source`` is "JZS's").
 
     A range keeps the dimension's distribution and must lie inside it (narrowing: the same q maps into
     the smaller range); a single value fixes the dimension and may be any valid value (e.g. N = 8 for
     a smoke study) — the trial's configuration then checks it.
     """
+    known = ", ".join(space)
     if isinstance(spec, str):
         items = {}
         for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -186,17 +191,16 @@ def narrowed(space: dict[str, Dimension], spec: str | dict) -> dict[str, Dimensi
                 raise ValueError(f"space setting {part!r}: write NAME=VALUE or NAME=LOW:HIGH, e.g. hidden=32")
             low, colon, high = value.partition(":")
             name = name.strip()
-            if name not in DIMENSIONS:
-                raise ValueError(f"space setting {part!r}: unknown dimension {name!r}; "
-                                 f"known: {', '.join(DIMENSIONS)}")
+            if name not in space:
+                raise ValueError(f"space setting {part!r}: unknown dimension {name!r}; known: {known}")
             items[name] = (_parse_value(name, low), _parse_value(name, high)) if colon else _parse_value(name, value)
         spec = items
     if not isinstance(spec, dict):
         raise ValueError(f"space: give a dict or a string like 'hidden=32,lr=1e-4:1e-2', got {spec!r}")
     out = dict(space)
     for name, value in spec.items():
-        if name not in DIMENSIONS:
-            raise ValueError(f"space: unknown dimension {name!r}; known: {', '.join(DIMENSIONS)}")
+        if name not in space:
+            raise ValueError(f"space: unknown dimension {name!r}; known: {known}")
         base = space[name]
         if isinstance(value, Dimension):
             new = value
@@ -208,21 +212,29 @@ def narrowed(space: dict[str, Dimension], spec: str | dict) -> dict[str, Dimensi
         else:
             new = Dimension("fixed", value=value)
         if new.dist != "fixed" and not base.contains(new):
-            raise ValueError(f"space: {name} {new.describe()} is not inside the paper's {base.describe()}; "
+            raise ValueError(f"space: {name} {new.describe()} is not inside {source} {base.describe()}; "
                              f"narrow within it, or fix a single value ({name}=VALUE)")
         out[name] = new
     return out
 
 
+def _dimensions_of(names) -> tuple[str, ...]:
+    """The dimension tuple (the paper's or JZS's) whose names are exactly ``names``, or a ValueError."""
+    for dimensions in (DIMENSIONS, JZS_DIMENSIONS):
+        if set(names) == set(dimensions):
+            return dimensions
+    raise ValueError(f"a space names exactly the dimensions {', '.join(DIMENSIONS)} (the paper's) or "
+                     f"{', '.join(JZS_DIMENSIONS)} (JZS's); got {sorted(names)}")
+
+
 def space_to_dict(space: dict[str, Dimension]) -> dict:
-    return {name: space[name].to_dict() for name in DIMENSIONS}
+    return {name: space[name].to_dict() for name in _dimensions_of(space)}
 
 
 def space_from_dict(values: dict) -> dict[str, Dimension]:
-    if not isinstance(values, dict) or set(values) != set(DIMENSIONS):
-        raise ValueError(f"a space names exactly the dimensions {', '.join(DIMENSIONS)}; "
-                         f"got {sorted(values) if isinstance(values, dict) else values!r}")
-    return {name: Dimension.from_dict(values[name]) for name in DIMENSIONS}
+    if not isinstance(values, dict):
+        raise ValueError(f"a space is a dict of dimensions, got {values!r}")
+    return {name: Dimension.from_dict(values[name]) for name in _dimensions_of(values)}
 
 
 def _key(text: str) -> int:
@@ -303,8 +315,14 @@ def jzs_sample(space: dict[str, Dimension], *, seed: int, task: str, arch: str, 
     """Trial ``k``'s TrainConfig values for ``arch`` under protocol jzs: the draws of ``space``
     (:func:`jzs_space`) with ``params`` turned into ``hidden`` (:func:`hidden_for_budget`), plus
     ``protocol="jzs"``. For JZS's tasks n_in = n_out = the vocabulary size (``TASKS[task].n_in``)."""
-    key_arch = None if shared else arch
-    values = {name: space[name].draw(uniform_number(seed, task, key_arch, k, name)) for name in JZS_DIMENSIONS}
+    values = jzs_draws(space, seed=seed, task=task, arch=arch, k=k, shared=shared)
     budget = values.pop("params")
     values["hidden"] = hidden_for_budget(budget, arch, values["layers"], n_in, n_out)
     return {**values, "protocol": "jzs"}
+
+
+def jzs_draws(space: dict[str, Dimension], *, seed: int, task: str, arch: str, k: int, shared: bool = True) -> dict:
+    """Trial ``k``'s draws of JZS's dimensions as sampled, {dimension: value} (``params``: the budget,
+    which :func:`jzs_sample` turns into N; a study's table shows it as ``budget``)."""
+    key_arch = None if shared else arch
+    return {name: space[name].draw(uniform_number(seed, task, key_arch, k, name)) for name in JZS_DIMENSIONS}

@@ -10,8 +10,9 @@
 Nothing else holds state: a trial's state is derived from its files, every time —
 
 * **done** / **diverged** / **failed**: ``record.json`` is a valid run record
-  (:func:`lstm_scratch.records.read_record`) whose configuration is this trial's, with that outcome
-  (done = finished or early-stopped); a record that does not parse or belongs to another
+  (:func:`lstm_scratch.records.read_record`) whose configuration is this trial's (compared in canonical
+  form, :meth:`TrainConfig.same_as`: a record written before a field existed matches its default), with
+  that outcome (done = finished or early-stopped); a record that does not parse or belongs to another
   configuration is never used — the trial counts as not run, and the worker sets the file aside;
 * **running**: a lease whose holder is alive (:mod:`.lease`);
 * **failed** also: ``failure.json`` for this configuration (the worker could not even start the run);
@@ -26,16 +27,15 @@ import json
 import math
 import os
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
-from .. import records
+from .. import minibatch, records
 from ..atomic import atomic_write
 from ..provenance import provenance
 from ..rundir import RECORD_NAME
 from ..train import TrainConfig
-from ..variants import LSTM_VARIANTS
+from ..variants import JZS_ARCHITECTURES, LSTM_VARIANTS
 from ..variants import get as get_architecture
 from . import lease as leases
 from . import space as spaces
@@ -44,7 +44,17 @@ STUDY_FORMAT = "lstm_scratch.study/1"
 FAILURE_FORMAT = "lstm_scratch.trial_failure/1"
 STUDY_NAME, EVENTS_NAME, TRIALS_DIR, FAILURE_NAME = "study.json", "events.log", "trials", "failure.json"
 STATES = ("done", "running", "failed", "diverged", "pending")
-PROTOCOL_FIELDS = ("max_epochs", "patience", "dtype", "forget_bias", "bidirectional")
+PROTOCOL_FIELDS = ("protocol", "max_epochs", "patience", "dtype", "forget_bias", "bidirectional", "batch",
+                   "unroll", "lr_decay")
+"""The training settings every trial of a study shares (TrainConfig fields; study.json's ``protocol``).
+A definition written before a field existed meant the field's default (:func:`protocol_settings`)."""
+PROTOCOL_DEFAULTS = {"protocol": "online", "forget_bias": None, "bidirectional": None, "batch": None,
+                     "unroll": None, "lr_decay": None}
+NAMED_ARCHS = {"all": LSTM_VARIANTS, "jzs": JZS_ARCHITECTURES}
+"""``archs="all"``: the nine Odyssey architectures; ``"jzs"``: JZS's ten (Tanh, LSTM, LSTM-f/-i/-o/-b,
+GRU, MUT1–3)."""
+JZS_LOSSES = ("next_symbol", "bernoulli")
+"""The objectives of the tasks a jzs study takes: JZS's own tasks and the music sets (n_out = n_in)."""
 # The definition of a study: what must match when a study is created again in the same directory.
 DEFINITION = ("format", "task", "root", "archs", "trials", "seed", "shared_samples", "space", "protocol")
 
@@ -69,13 +79,38 @@ class TrialState(NamedTuple):
 
 def _parse_archs(archs) -> list[str]:
     if isinstance(archs, str):
-        archs = list(LSTM_VARIANTS) if archs.strip().lower() == "all" else archs.split(",")
+        named = NAMED_ARCHS.get(archs.strip().lower())
+        archs = list(named) if named is not None else archs.split(",")
     if not isinstance(archs, (list, tuple)) or not archs:
-        raise ValueError(f"archs={archs!r}: give 'all' (the nine Odyssey architectures) or a list, e.g. V,CIFG,GRU")
+        raise ValueError(f"archs={archs!r}: give 'all' (the nine Odyssey architectures), 'jzs' (JZS's ten) or "
+                         "a list, e.g. V,CIFG,GRU")
     names = [get_architecture(str(a).strip()).name for a in archs]
     if len(set(names)) != len(names):
         raise ValueError(f"archs={archs!r}: an architecture is named twice")
     return names
+
+
+def protocol_settings(definition: dict) -> dict:
+    """The training settings of a definition, every field of :data:`PROTOCOL_FIELDS` present (those a
+    definition of an older version lacks get the default they then meant)."""
+    return {**PROTOCOL_DEFAULTS, **definition["protocol"]}
+
+
+def same_study(definition: dict, other: dict) -> dict:
+    """{field: (definition's, other's)} where two definitions give different trials, {} if none.
+    The settings are compared as the trials see them: with the defaults filled in, and the forget-gate
+    bias as each architecture resolves it (None and 0.0 are the same for every row but LSTM-B's)."""
+    def effective(d):
+        settings = protocol_settings(d)
+        biases = {}
+        for arch in d["archs"]:
+            try:
+                biases[arch] = get_architecture(arch).initial_forget_bias(settings["forget_bias"])
+            except ValueError:
+                biases[arch] = settings["forget_bias"]
+        return {**{k: d.get(k) for k in DEFINITION}, "protocol": {**settings, "forget_bias": biases}}
+    mine, theirs = effective(definition), effective(other)
+    return {k: (definition.get(k), other.get(k)) for k in DEFINITION if mine[k] != theirs[k]}
 
 
 class Study:
@@ -87,7 +122,7 @@ class Study:
         self.task, self.root = definition["task"], definition["root"]
         self.archs, self.n_trials, self.seed = list(definition["archs"]), definition["trials"], definition["seed"]
         self.space = spaces.space_from_dict(definition["space"])
-        self.shared_samples, self.protocol = definition["shared_samples"], definition["protocol"]
+        self.shared_samples, self.protocol = definition["shared_samples"], protocol_settings(definition)
         self.heartbeat = definition["lease"]["heartbeat_seconds"]
         self.lease_timeout = definition["lease"]["timeout_seconds"]
         self.id = definition["id"]
@@ -97,7 +132,8 @@ class Study:
     @classmethod
     def create(cls, path, *, task: str, archs="all", trials: int, seed: int = 0, space=None,
                shared_samples: bool = True, max_epochs: int = 150, patience: int = 15, dtype: str = "float64",
-               forget_bias: float = 0.0, bidirectional: bool | None = None, root=None,
+               forget_bias: float | None = None, bidirectional: bool | None = None, protocol: str = "online",
+               batch: int | None = None, unroll: int | None = None, lr_decay: float | None = None, root=None,
                heartbeat_seconds: float = 30.0, lease_timeout_seconds: float = 300.0) -> "Study":
         """Define a study in the directory ``path`` and write its ``study.json``; every argument is
         checked (and every trial's configuration built) before anything is written. If ``path``
@@ -106,8 +142,15 @@ class Study:
 
         ``space``: narrow or fix dimensions of the paper's space (:func:`.space.narrowed`: a dict or
         ``"hidden=32,lr=1e-4:1e-2"``). ``shared_samples``: trial k of every architecture uses the same
-        hyperparameters (common random numbers). ``max_epochs``, ``patience``, ``dtype``,
-        ``forget_bias``, ``bidirectional``: the training protocol of every trial (SPEC §6)."""
+        hyperparameters (common random numbers). ``max_epochs``, ``patience``, ``dtype`` (float64,
+        float32 or mixed), ``forget_bias`` (None: each architecture's own, +1 for LSTM-B, else 0),
+        ``bidirectional``: the training settings of every trial (SPEC §6).
+
+        ``protocol="jzs"``: JZS's regime (SPEC §11, :mod:`lstm_scratch.minibatch`) on JZS's tasks
+        (memorisation, arithmetic, xml) or the music sets, with JZS's space (:func:`.space.jzs_space`:
+        parameter budget → N, layers, η, init scale, clipping norm; ``space`` narrows it) and
+        ``batch``, ``unroll``, ``lr_decay`` for every trial (None: JZS's 20, 35, ½); ``archs="jzs"``
+        names their ten cells."""
         from ..datasets import TASKS, resolve
         path = Path(path)
         if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
@@ -127,16 +170,27 @@ class Study:
         resolved = resolve(task, root)
         if root is not None and TASKS[resolved].access != "licensed":
             raise ValueError(f"root={root!r}: task {resolved!r} takes no corpus location (only timit and iam_ondb do)")
-        paper = spaces.paper_space(resolved)
-        chosen = paper if space is None else spaces.narrowed(paper, space)
+        if protocol not in ("online", "jzs"):
+            raise ValueError(f"protocol={protocol!r}: use online (the paper's SGD) or jzs (JZS's minibatch regime)")
+        if protocol == "jzs" and TASKS[resolved].loss not in JZS_LOSSES:
+            raise ValueError(f"task={resolved!r}: a protocol jzs study takes JZS's tasks (memorisation, "
+                             "arithmetic, xml) or a music set (jsb, nottingham, musedata, piano_midi)")
+        default = spaces.jzs_space(resolved) if protocol == "jzs" else spaces.paper_space(resolved)
+        source = "JZS's" if protocol == "jzs" else "the paper's"
+        chosen = default if space is None else spaces.narrowed(default, space, source)
+        if protocol == "jzs":            # JZS's defaults, recorded as numbers (what every trial uses)
+            batch, unroll, lr_decay = (minibatch.DEFAULTS[name] if value is None else value
+                                       for name, value in (("batch", batch), ("unroll", unroll),
+                                                           ("lr_decay", lr_decay)))
         definition = {
             "format": STUDY_FORMAT, "task": resolved, "task_requested": task,
             "root": None if root is None else os.path.abspath(os.fspath(root)),
             "archs": _parse_archs(archs), "trials": trials, "seed": seed, "shared_samples": shared_samples,
             "space": spaces.space_to_dict(chosen),
-            "paper_space": {name: dim.describe() for name, dim in paper.items()},
-            "protocol": {"max_epochs": max_epochs, "patience": patience, "dtype": dtype,
-                         "forget_bias": forget_bias, "bidirectional": bidirectional},
+            "paper_space": {name: dim.describe() for name, dim in default.items()},   # jzs: JZS's
+            "protocol": {"protocol": protocol, "max_epochs": max_epochs, "patience": patience, "dtype": dtype,
+                         "forget_bias": forget_bias, "bidirectional": bidirectional, "batch": batch,
+                         "unroll": unroll, "lr_decay": lr_decay},
             "lease": {"heartbeat_seconds": float(heartbeat_seconds), "timeout_seconds": float(lease_timeout_seconds)},
             "id": uuid.uuid4().hex, "created": records.now(), "provenance": provenance(),
         }
@@ -146,8 +200,7 @@ class Study:
         file = path / STUDY_NAME
         if file.exists():
             existing = cls.open(path)
-            diff = {k: (existing.definition.get(k), definition[k]) for k in DEFINITION
-                    if existing.definition.get(k) != definition[k]}
+            diff = same_study(existing.definition, definition)
             if diff:
                 raise ValueError(f"{file}: this directory holds another study (field: (existing, given)) {diff}; "
                                  "open it as it is ('lstm-odyssey search run'), or choose another directory")
@@ -193,12 +246,28 @@ class Study:
         if which not in self._trials:
             k, arch = divmod(which, len(self.archs))
             arch = self.archs[arch]
-            values = spaces.sample(self.space, seed=self.seed, task=self.task, arch=arch, k=k,
-                                   shared=self.shared_samples)
-            config = TrainConfig(task=self.task, arch=arch, **values, **self.protocol)
+            config = TrainConfig(task=self.task, arch=arch, **{**self.protocol, **self.sample(arch, k)})
             trial_id = f"{arch}-{k:04d}"
             self._trials[which] = Trial(which, trial_id, arch, k, config, self.path / TRIALS_DIR / trial_id)
         return self._trials[which]
+
+    def sample(self, arch: str, k: int, raw: bool = False) -> dict:
+        """Trial k's hyperparameters for ``arch`` (TrainConfig values); ``raw``: the draws as sampled
+        (jzs: the parameter budget ``params`` instead of N)."""
+        options = dict(seed=self.seed, task=self.task, arch=arch, k=k, shared=self.shared_samples)
+        if self.protocol["protocol"] != "jzs":
+            return spaces.sample(self.space, **options)
+        if raw:
+            return spaces.jzs_draws(self.space, **options)
+        from ..datasets import TASKS
+        size = TASKS[self.task].n_in               # JZS's tasks and the music sets: n_out = n_in
+        return spaces.jzs_sample(self.space, n_in=size, n_out=size, **options)
+
+    @property
+    def objective(self):
+        """The task's objective (:mod:`lstm_scratch.objectives`): its metric and which way is better."""
+        from ..datasets import TASKS
+        return TASKS[self.task].objective
 
     def trials(self) -> list[Trial]:
         return [self.trial(i) for i in range(self.size)]
@@ -217,7 +286,7 @@ class Study:
             record = records.read_record(file)
         except ValueError as err:
             return None, str(err)
-        if record["config"] != asdict(trial.config):
+        if not trial.config.same_as(record["config"]):
             return None, f"{file}: the record is of another configuration than trial {trial.id}"
         return record, None
 
@@ -227,7 +296,7 @@ class Study:
         except (OSError, ValueError):
             return None
         ok = isinstance(note, dict) and note.get("format") == FAILURE_FORMAT
-        return note if ok and note.get("config") == asdict(trial.config) else None
+        return note if ok and trial.config.same_as(note.get("config")) else None
 
     def state(self, which) -> TrialState:
         trial = which if isinstance(which, Trial) else self.trial(which)

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from .study import STATES
 
-COLUMNS = ("trial", "index", "arch", "k", "task", "hidden", "lr", "momentum", "noise", "nesterov", "clip",
-           "seed", "outcome", "epochs", "best_epoch", "valid_metric", "test_metric", "metric", "synthetic",
-           "n_params", "wall_seconds", "cpu_seconds", "sessions", "host", "error")
-"""The DataFrame's columns. ``outcome``: the record's (finished, early_stopped, diverged, failed), or
-the trial's state (running, pending) when it has none; ``valid_metric`` is the best validation metric
-(lower is better for every task); ``metric`` its name; ``synthetic`` whether the data were a stand-in;
-``error``: the traceback of a failed trial."""
+COLUMNS = ("trial", "index", "arch", "k", "task", "protocol", "hidden", "layers", "budget", "lr", "momentum",
+           "noise", "nesterov", "clip", "init_scale", "clip_norm", "seed", "outcome", "epochs", "best_epoch",
+           "valid_metric", "test_metric", "metric", "synthetic", "n_params", "wall_seconds", "cpu_seconds",
+           "sessions", "host", "error")
+"""The DataFrame's columns. ``protocol``: online (the paper's) or jzs; ``layers``, ``init_scale``,
+``clip_norm``: the trial's (JZS's search dimensions; clip_norm None under online); ``budget``: a jzs
+trial's parameter budget as drawn (N is the largest that fits it), None under online. ``outcome``: the
+record's (finished, early_stopped, diverged, failed), or the trial's state (running, pending) when it
+has none; ``valid_metric`` is the best validation metric (lower is better, but for accuracy: see the
+task's objective, :attr:`Study.objective`); ``metric`` its name; ``synthetic`` whether the data were
+a stand-in; ``error``: the traceback of a failed trial."""
 
 
 def _row(study, s) -> dict:
     trial, record = s.trial, s.record
     config = trial.config
+    jzs = config.protocol == "jzs"
     row = {"trial": trial.id, "index": trial.index, "arch": trial.arch, "k": trial.k, "task": study.task,
-           "hidden": config.hidden, "lr": config.lr, "momentum": config.momentum, "noise": config.noise,
-           "nesterov": config.nesterov, "clip": config.clip, "seed": config.seed}
+           "protocol": config.protocol, "hidden": config.hidden, "layers": config.layers,
+           "budget": study.sample(trial.arch, trial.k, raw=True)["params"] if jzs else None,
+           "lr": config.lr, "momentum": config.momentum, "noise": config.noise, "nesterov": config.nesterov,
+           "clip": config.clip, "init_scale": config.init_scale, "clip_norm": config.clip_norm,
+           "seed": config.seed}
     if record is None:
         failure = s.failure or {}
         row.update(outcome=s.state, epochs=None, best_epoch=None, valid_metric=None, test_metric=None,
@@ -40,11 +48,19 @@ def dataframe(study, states):
     return pd.DataFrame([_row(study, s) for s in states], columns=list(COLUMNS))
 
 
-def _best(states):
+def best_of(values, objective):
+    """The best of ``values`` (numbers, None skipped) in ``objective``'s sense, or None if there are none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return min(values) if objective.lower_is_better else max(values)
+
+
+def _best(states, objective):
     done = [s for s in states if s.state == "done" and s.record["best_valid_metric"] is not None]
     if not done:
         return None
-    best = min(done, key=lambda s: s.record["best_valid_metric"])
+    best = (min if objective.lower_is_better else max)(done, key=lambda s: s.record["best_valid_metric"])
     return {"trial": best.trial.id, "valid_metric": best.record["best_valid_metric"],
             "test_metric": best.record["test_metric"]}
 
@@ -53,11 +69,14 @@ def status(study, states) -> dict:
     """{"archs": {arch: {state counts, best, cpu_hours}}, "total": {…, eta_hours}, "metric": name}.
 
     ETA = (pending + running trials) × mean wall time of the trials run so far ÷ max(1, running):
-    the time to finish at the current parallelism, known once one trial has a record."""
+    the time to finish at the current parallelism, known once one trial has a record. "best": the best
+    validation metric in the sense of the task's objective (highest accuracy, lowest error or NLL)."""
+    objective = study.objective
+
     def summarise(group):
         counts = {state: sum(s.state == state for s in group) for state in STATES}
         cpu = sum(s.record["cpu_seconds"] for s in group if s.record is not None)
-        return {**counts, "trials": len(group), "best": _best(group), "cpu_hours": cpu / 3600}
+        return {**counts, "trials": len(group), "best": _best(group, objective), "cpu_hours": cpu / 3600}
     out = {"archs": {arch: summarise([s for s in states if s.trial.arch == arch]) for arch in study.archs},
            "total": summarise(states), "metric": None}
     walls = [s.record["wall_seconds"] for s in states if s.record is not None]

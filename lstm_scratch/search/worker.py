@@ -38,14 +38,13 @@ def _set_aside_foreign(trial, retry_failed: bool) -> None:
     """Under the lease: move out of the way what the trial must not use — a record or checkpoint of
     another configuration (never silently used, kept for inspection), and with ``retry_failed`` the
     failed record (so the trainer continues from the checkpoint)."""
-    wanted = asdict(trial.config)
     record_path, checkpoint_path = trial.path / RECORD_NAME, trial.path / CHECKPOINT_NAME
     if record_path.exists():
         try:
             record = records.read_record(record_path)
         except ValueError:
             record = None                   # damaged: the trainer sets it aside itself
-        if record is not None and record["config"] != wanted:
+        if record is not None and not trial.config.same_as(record["config"]):
             set_aside(record_path, "mismatched")
         elif record is not None and record["outcome"] == "failed" and retry_failed:
             set_aside(record_path, "retried")
@@ -54,7 +53,7 @@ def _set_aside_foreign(trial, retry_failed: bool) -> None:
             state = load_checkpoint(checkpoint_path, arrays=False)[1]
         except ValueError:
             state = None                    # damaged: the trainer sets it aside itself
-        if state is not None and state["config"] != wanted:
+        if state is not None and not trial.config.same_as(state["config"]):
             set_aside(checkpoint_path, "mismatched")
     if retry_failed:
         (trial.path / FAILURE_NAME).unlink(missing_ok=True)
@@ -128,9 +127,9 @@ def prepare(study) -> dict:
     from ..parallel import warm_up
     study = study if isinstance(study, Study) else Study.open(study)
     start = time.perf_counter()
-    load_task(study.task, study.protocol["dtype"], study.root)
+    load_task(study.task, study.trial(0).config.kernel_dtype, study.root)    # mixed: float32 data
     loaded = time.perf_counter()
-    compiled = warm_up(study.archs, study.protocol["dtype"])
+    compiled = warm_up(study.archs, study.protocol["dtype"])                 # mixed: float32 kernels
     return {"data_seconds": loaded - start, "compile_seconds": compiled}
 
 
