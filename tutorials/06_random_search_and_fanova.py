@@ -46,7 +46,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
@@ -65,14 +64,7 @@ from lstm_scratch.search.space import narrowed, uniform_number
 from lstm_scratch.search.summary import status_text
 from lstm_scratch.search.worker import run_one
 
-# analysis.figures selects matplotlib's non-interactive Agg backend when imported (reports are written
-# on servers). We load our backend first and switch back to it after, so that figures still appear
-# inline in Jupyter (and are written to files otherwise: _figures.show).
-backend = matplotlib.get_backend()
-plt.switch_backend(backend)
 from lstm_scratch.analysis import figures as paper_figures  # noqa: E402
-
-plt.switch_backend(backend)
 
 FAST = os.environ.get("LSTM_SCRATCH_FAST") == "1"
 started = time.perf_counter()

@@ -37,7 +37,11 @@ def interactive() -> bool:
 def show(fig, name: str) -> Path | None:
     """Show ``fig`` (interactive) or write it to ``figure_dir()/name.png``; return the file written."""
     if interactive():
-        plt.show()
+        if fig.canvas.manager is None:      # built without pyplot (lstm_scratch.analysis.figures)
+            from IPython.display import display
+            display(fig)
+        else:
+            plt.show()
         return None
     if not name or "/" in name or os.sep in name:
         raise ValueError(f"figure name {name!r}: give a plain file stem such as '01_gates'")
@@ -45,6 +49,7 @@ def show(fig, name: str) -> Path | None:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.png"
     atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
+    if fig.canvas.manager is not None:
+        plt.close(fig)
     print(f"figure written to {path}")
     return path

@@ -1,6 +1,7 @@
-"""The paper's Figures 3–6 from a study (SPEC §8). The only module that imports matplotlib (Agg backend:
-no display needed). Each ``figure*`` function returns a matplotlib Figure; :func:`save` writes it as
-PNG and SVG (atomically) and closes it.
+"""The paper's Figures 3–6 from a study (SPEC §8). The only module that imports matplotlib. Figures are
+built as plain ``matplotlib.figure.Figure`` objects, without pyplot, so no display is needed and the
+caller's backend is left alone (a notebook keeps showing its figures inline: ``display(fig)``). Each
+``figure*`` function returns a Figure; :func:`save` writes it as PNG and SVG (atomically).
 
 * Fig. 3 — per task, box plots over the architectures of the test metric, all trials and the best 10 %
   (by validation): quartile boxes, whiskers over the full range, the mean as a white diamond; boxes of
@@ -16,15 +17,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.ticker as ticker
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker as ticker  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..atomic import atomic_write  # noqa: E402
-from .stats import best_trials  # noqa: E402
+from ..atomic import atomic_write
+from .stats import best_trials
 
 COLOURS = {"worse": "#d62728", "better": "#2ca02c", "—": "#d9d9d9", "baseline": "#9ecae1"}
 FIG4_PARAMETERS = ("lr", "hidden", "noise")
@@ -39,7 +38,6 @@ def save(fig, stem) -> list[Path]:
         atomic_write(path, lambda handle, fmt=fmt: fig.savefig(handle, format=fmt, dpi=110,
                                                                bbox_inches="tight"))
         paths.append(path)
-    plt.close(fig)
     return paths
 
 
@@ -53,7 +51,8 @@ def figure3(table, comparison, metric_label: str, title: str, baseline: str | No
     samples = {"all trials": [groups[a]["test_score"].to_numpy(float) for a in archs],
                f"best {top:.0%} by validation": [best_trials(groups[a], top, lower_is_better)
                                                  ["test_score"].to_numpy(float) for a in archs]}
-    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.5 * len(archs) + 4), 4.6))
+    fig = Figure(figsize=(max(8.0, 1.5 * len(archs) + 4), 4.6))
+    axes = fig.subplots(1, 2)
     ticks = [a + "".join(f"\n{int(rows.loc[a, o])} {o}" for o in ("diverged", "failed") if rows.loc[a, o])
              for a in archs]
     for ax, (which, data) in zip(axes, samples.items()):
@@ -72,7 +71,7 @@ def figure3(table, comparison, metric_label: str, title: str, baseline: str | No
     twin.plot(range(1, len(archs) + 1), comparison["n_params_best10"], "k^", label="mean parameters")
     twin.set_ylabel(f"mean parameter count, best {top:.0%}")
     twin.set_ylim(bottom=0)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[k]) for k in ("baseline", "worse", "better", "—")]
+    handles = [Rectangle((0, 0), 1, 1, color=COLOURS[k]) for k in ("baseline", "worse", "better", "—")]
     fig.legend(handles, [f"baseline ({baseline})", "significantly worse (Welch p < α)",
                          "significantly better", "not significantly different"],
                loc="lower center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, -0.06))
@@ -104,8 +103,8 @@ def figure4(panels, title: str):
     columns = [p for p in FIG4_PARAMETERS if any(p in imp.names for _, imp, _, _ in panels)]
     if not columns:
         raise ValueError("figure 4: none of η, N, σ varies in these trials")
-    fig, axes = plt.subplots(len(panels), len(columns), figsize=(4.2 * len(columns), 3.4 * len(panels)),
-                             squeeze=False)
+    fig = Figure(figsize=(4.2 * len(columns), 3.4 * len(panels)))
+    axes = fig.subplots(len(panels), len(columns), squeeze=False)
     for row, (label, imp, time_imp, metric_label) in enumerate(panels):
         for col, name in enumerate(columns):
             ax = axes[row, col]
@@ -134,7 +133,8 @@ def figure4(panels, title: str):
 def figure5(panels, title: str):
     """Fig. 5. ``panels``: [(label, Importance)]: bars of each main effect's share of variance and of all
     interactions together (1 − Σ main), with the std across trees."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.2), squeeze=False)
+    fig = Figure(figsize=(4.6 * len(panels), 3.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (label, imp) in zip(axes[0], panels):
         names = [imp.labels[n] for n in imp.names] + ["all interactions"]
         values = [imp.main[n] for n in imp.names] + [imp.interactions]
@@ -160,7 +160,8 @@ def figure6(imp, label: str, title: str, metric_label: str, n: int = 20):
     d = len(imp.names)
     if d < 2:
         raise ValueError("figure 6 needs at least two hyperparameters that vary")
-    fig, axes = plt.subplots(d - 1, 2 * (d - 1), figsize=(3.0 * 2 * (d - 1), 2.7 * (d - 1)), squeeze=False)
+    fig = Figure(figsize=(3.0 * 2 * (d - 1), 2.7 * (d - 1)))
+    axes = fig.subplots(d - 1, 2 * (d - 1), squeeze=False)
     for block, (what, method) in enumerate((("joint marginal", imp.joint_marginal),
                                             ("interaction part", imp.interaction))):
         for r in range(1, d):
