@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 from datetime import datetime, timezone
 
 import numpy as np
 
 from .atomic import atomic_write
+from .checks import is_integer, is_real
 from .provenance import provenance
 
 RECORD_FORMAT = "lstm_scratch.run/1"
@@ -79,26 +79,18 @@ def run_record(*, outcome, config, task, network, history, best_epoch, best_vali
 
 # What a record must hold to be used: field -> the test its value must pass (None allowed where the
 # run may not have reached it). ``labels`` and ``extensions`` came later and are optional.
-def _number(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-def _integer(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _optional(test):
     return lambda v: v is None or test(v)
 
 
 REQUIRED = {
     "outcome": lambda v: v in OUTCOMES, "config": lambda v: isinstance(v, dict),
-    "seed": _integer, "task": lambda v: isinstance(v, dict), "network": lambda v: isinstance(v, dict),
-    "epochs": _integer, "best_epoch": _optional(_integer), "best_valid_metric": _optional(_number),
-    "test_metric": _optional(_number),
+    "seed": is_integer, "task": lambda v: isinstance(v, dict), "network": lambda v: isinstance(v, dict),
+    "epochs": is_integer, "best_epoch": _optional(is_integer), "best_valid_metric": _optional(is_real),
+    "test_metric": _optional(is_real),
     "history": lambda v: isinstance(v, dict) and all(isinstance(v.get(k), list) for k in HISTORY),
-    "wall_seconds": _number, "cpu_seconds": _number, "started": lambda v: isinstance(v, str),
-    "ended": lambda v: isinstance(v, str), "sessions": _integer,
+    "wall_seconds": is_real, "cpu_seconds": is_real, "started": lambda v: isinstance(v, str),
+    "ended": lambda v: isinstance(v, str), "sessions": is_integer,
     "divergence": _optional(lambda v: isinstance(v, dict)), "error": _optional(lambda v: isinstance(v, str)),
     "environment": lambda v: isinstance(v, dict),
 }

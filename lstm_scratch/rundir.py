@@ -21,7 +21,6 @@ import errno
 import fcntl
 import json
 import math
-import numbers
 import os
 import socket
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
-from .checks import config_diff
+from .checks import config_diff, is_integer, is_real
 from .config import TrainConfig
 from .records import HISTORY, check_fields, jsonable, now, read_json
 
@@ -225,11 +224,7 @@ def _holder(path: Path) -> dict:
 
 # ------------------------------------------------------------------------------------ checkpoints
 def _is_number(v):
-    return v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool))
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
+    return v is None or is_real(v)
 
 
 def _is_rng(v):
@@ -243,10 +238,10 @@ CHECKPOINT_STATE = {
     "history": lambda v: isinstance(v, dict) and all(isinstance(v.get(k), list)
                                                      and all(_is_number(x) for x in v[k]) for k in HISTORY)
     and len({len(v[k]) for k in HISTORY}) == 1,
-    "best_epoch": lambda v: v is None or _is_int(v), "best_metric": _is_number,
+    "best_epoch": lambda v: v is None or is_integer(v), "best_metric": _is_number,
     "order_rng": _is_rng, "noise_rng": _is_rng,
     "wall_seconds": lambda v: v is not None and _is_number(v), "cpu_seconds": lambda v: v is not None and _is_number(v),
-    "sessions": _is_int, "started": lambda v: isinstance(v, str),
+    "sessions": is_integer, "started": lambda v: isinstance(v, str),
 }
 CHECKPOINT_OPTIONAL = {"extensions": lambda v: isinstance(v, list) and all(isinstance(e, dict) for e in v)}
 CHECKPOINT_ARRAYS = ("params", "velocity", "best_params")
