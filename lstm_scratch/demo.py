@@ -10,11 +10,13 @@ paper's JSB study, and why (every difference is recorded in ``OUT/study.json`` a
     demo:    40 trials per architecture, ≤  20 epochs, patience  5, N log-uniform on [20, 100]
 
 Measured on the project's 2-core machine (float64, one thread per trial, CPU seconds from the trials'
-records): a JSB epoch costs 0.07 / 0.13 / 0.28 / 0.77 CPU-s for vanilla at N = 20 / 50 / 100 / 200 and
-0.08 / 0.21 / 0.65 / 2.5 for FGR, so the trials above N = 100 would cost more than all the others
-together. With N ≤ 100, 40 trials × 9 architectures × 20 epochs are ~930 CPU-s (2.6 per trial), about
-8 minutes on two cores; the first compile of the nine kernels adds ~1 minute, the report ~20 s. 40 trials
-give 4 "best 10 %" trials per architecture for Welch's test (20 would give 2, its minimum).
+records, a quadratic in N fitted to 180 trials of 2 epochs): a JSB epoch costs 0.07 / 0.13 / 0.28 / 0.77
+CPU-s for vanilla at N = 20 / 50 / 100 / 200 and 0.08 / 0.21 / 0.65 / 2.5 for FGR, so in the paper's
+space the 30 % of trials above N = 100 would cost 61 % of the study. With N ≤ 100, the demo's 40 trials
+× 9 architectures × ≤ 20 epochs took 808–828 CPU-s in two runs (2.25–2.30 per trial, the longest 12 s;
+49 stopped early), under 7 minutes on two cores; installing, fetching JSB and the first compile of the
+nine kernels add about a minute and a half, the report ~10 s. 40 trials give 4 "best 10 %" trials per
+architecture for Welch's test (20 would give 2, its minimum).
 
 The study is an ordinary study directory, so the demo is resumable: run it again and it continues where
 it stopped (a finished trial is never trained again); once every trial has ended it only writes the

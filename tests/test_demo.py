@@ -48,9 +48,10 @@ def test_demo_runs_the_study_writes_the_report_and_resumes(tmp_path, data_env, c
 def test_reductions_name_every_difference_from_the_papers_study():
     paper = make_definition(archs=LSTM_VARIANTS, trials=200)
     assert reductions(paper) == []
+    narrowed = {"hidden": {"dist": "log_uniform", "low": 20.0, "high": 100.0, "round": True},
+                "lr": {"dist": "fixed", "value": 0.001}}
     small = {**paper, "trials": 40, "archs": ["V", "CIFG"], "protocol": {"max_epochs": 20, "patience": 5},
-             "space": {**paper["space"], "hidden": {"dist": "log_uniform", "low": 20.0, "high": 100.0, "round": True},
-                       "lr": {"dist": "fixed", "value": 0.001}}}
+             "space": {**paper["space"], **narrowed}}
     assert reductions(small) == ["40 trials per architecture (paper: 200)",
                                  "at most 20 epochs per trial (paper: 150)",
                                  "early-stopping patience 5 (paper: 15)",

@@ -78,8 +78,8 @@ def test_check_says_it_is_compiling_only_when_that_takes_a_while(monkeypatch, ca
 
     from lstm_scratch import parallel, selfcheck
     warmed = []
-    monkeypatch.setattr(parallel, "warm_up", lambda archs, dtype: (time.sleep(compile_seconds),
-                                                                   warmed.append((tuple(archs), dtype))))
+    monkeypatch.setattr(parallel, "warm_up", lambda archs, dtype, loss=None: (time.sleep(compile_seconds),
+                                                                               warmed.append((tuple(archs), dtype))))
     selfcheck.compile_kernels(notice_after=notice_after)
     assert [dtype for _, dtype in warmed] == ["float64", "float32"]
     assert all(len(archs) == 13 for archs, _ in warmed)
