@@ -12,7 +12,8 @@ kernels compiled once before anything is timed. (b) starts ``dask scheduler`` an
 trial. (c) runs ``--trials`` trials of the real study (all nine architectures, full protocol: up to
 150 epochs, patience 15), two at a time by default, resumable (``--study DIR``: run it again to
 continue), and projects the 1,800 trials' core-hours from the mean CPU seconds per trial, with a
-same-run speed probe — a 400×100 float64 matvec, 3.86 µs on a quiet machine — to say what the
+same-run speed probe — a 400×100 float64 matvec, 3.86 µs on a quiet machine, sampled once a minute
+during the run (median) — to say what the
 projection would be at normal speed. Only ratios within one run mean anything: the machine is shared.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -119,14 +121,28 @@ def dask_overhead(args) -> None:
 
 
 def projection(args) -> None:
+    import numpy as np
+
     from lstm_scratch.search import Study
     path = Path(args.study or tempfile.mkdtemp(prefix="jsb-projection-"))
     study = Study.create(path, task="jsb", archs="all", trials=math.ceil(args.trials / 9), seed=args.seed)
-    probe_before = speed_probe()
+    # The probe is sampled during the run (once a minute, in a thread of the driver, which is idle while
+    # the workers train), so it sees the load the trials saw; its median is what the run ran at.
+    probes, done = [speed_probe()], threading.Event()
+
+    def sample():
+        while not done.wait(60):
+            probes.append(speed_probe(repeats=3, number=5000))
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     start = time.perf_counter()
-    study.run(workers=args.workers)
+    try:
+        study.run(workers=args.workers)
+    finally:
+        done.set()
     wall = time.perf_counter() - start
-    report_projection(study, wall, min(probe_before, speed_probe()), args.workers)
+    probes.append(speed_probe())
+    report_projection(study, wall, float(np.median(probes)), args.workers)
 
 
 def report_projection(study, wall, probe, workers) -> None:
