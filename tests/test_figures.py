@@ -38,6 +38,17 @@ def test_figure3_one_box_per_architecture(fake, tmp_path):
     assert b"<svg" in paths[1].read_bytes()[:1000]
 
 
+def test_figure3_uses_a_log_axis_only_when_a_few_trials_blow_up(fake):
+    df, comparison, _, _ = fake
+    fig = figures.figure3(scored(df), comparison, "NLL per time step (nats)", "fake JSB")
+    assert [ax.get_yscale() for ax in fig.axes[:2]] == ["linear", "linear"]
+    blown = df.copy()
+    blown.loc[blown.index[blown.arch == "NOAF"][:3], "test_metric"] = 1700.0   # as NOAF did on JSB
+    fig = figures.figure3(scored(blown), compare(blown), "NLL per time step (nats)", "fake JSB")
+    assert fig.axes[0].get_yscale() == "log"                    # all trials: 1,700 beside ~9
+    assert fig.axes[1].get_yscale() == "linear"                 # the best 10 % are not affected
+
+
 def test_figure4_marginals_with_time(fake, tmp_path):
     _, _, metric, time = fake
     fig = figures.figure4([("jsb", metric, time, "NLL per time step (nats)")], "fake JSB")

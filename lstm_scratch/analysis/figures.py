@@ -67,6 +67,7 @@ def figure3(table, comparison, metric_label: str, title: str, baseline: str | No
         ax.set_ylabel(f"test {metric_label}")
         ax.set_title(which)
         ax.grid(axis="y", alpha=0.3)
+        _log_if_spread(ax, data)
     twin = axes[1].twinx()
     twin.plot(range(1, len(archs) + 1), comparison["n_params_best10"], "k^", label="mean parameters")
     twin.set_ylabel(f"mean parameter count, best {top:.0%}")
@@ -79,6 +80,15 @@ def figure3(table, comparison, metric_label: str, title: str, baseline: str | No
                  "◇: mean, ▲: parameters)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _log_if_spread(ax, data, ratio: float = 20.0) -> None:
+    """A log y axis when the values are positive and span more than ``ratio``: a few blown-up trials
+    (NOAF on JSB reaches NLL 1,700 where the rest lie near 9) would otherwise flatten every box."""
+    values = np.concatenate([np.asarray(d, float) for d in data if len(d)]) if data else np.array([])
+    values = values[np.isfinite(values)]
+    if values.size and values.min() > 0 and values.max() / values.min() > ratio:
+        ax.set_yscale("log")
 
 
 def _set_scale(ax, imp, name, axis="x"):
