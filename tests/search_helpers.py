@@ -32,6 +32,11 @@ def search_env(tmp_path_factory):
         yield
 
 
+# Trials a test kills mid-run need enough epochs that "mid-run" lasts: on a quiet machine an N = 4 epoch
+# takes ~0.1 s, and 6-epoch trials ended between two polls (a CI run timed out waiting for one).
+KILLABLE_EPOCHS = 24
+
+
 def tiny_study(path, trials=3, max_epochs=6, **changes) -> Study:
     return Study.create(path, **{**TINY, "trials": trials, "max_epochs": max_epochs, **changes})
 

@@ -8,7 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from search_helpers import assert_each_trial_ended_once, kill_mid_trial, search_env, tiny_study  # noqa: F401
+from search_helpers import (KILLABLE_EPOCHS, assert_each_trial_ended_once, kill_mid_trial, search_env,  # noqa: F401
+                            tiny_study)
 
 from lstm_scratch import cli
 from lstm_scratch.parallel import worker_environment
@@ -58,7 +59,7 @@ def dask_cluster(search_env, tmp_path_factory):
 
 
 def test_a_study_survives_a_worker_sigkilled_mid_trial(tmp_path, dask_cluster):
-    study = tiny_study(tmp_path / "s", trials=3)
+    study = tiny_study(tmp_path / "s", max_epochs=KILLABLE_EPOCHS, trials=3)
     result = {}
     driver = threading.Thread(target=lambda: result.update(study.run(scheduler=dask_cluster, progress=False)),
                               daemon=True)

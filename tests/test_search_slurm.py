@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from search_helpers import (assert_each_trial_ended_once, search_env, tiny_study, trial_mid_run,  # noqa: F401
-                            wait_for)
+from search_helpers import (KILLABLE_EPOCHS, assert_each_trial_ended_once, search_env, tiny_study,  # noqa: F401
+                            trial_mid_run, wait_for)
 
 from lstm_scratch import cli
 
@@ -116,7 +116,7 @@ def wait_until_ended(job: str, timeout=600):
 
 
 def test_a_job_array_with_a_cancelled_element_completed_by_a_second_submission(tmp_path, slurm, capsys):
-    study = tiny_study(tmp_path / "s", trials=3)
+    study = tiny_study(tmp_path / "s", max_epochs=KILLABLE_EPOCHS, trials=3)
     assert cli.main(["search", "slurm", str(study.path), "--partition", "debug", "--time", "00:20:00",
                      "--parallel", "2"]) == 0
     job = re.search(r"job\(s\) (\d+)", capsys.readouterr().out).group(1)

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 
 import pytest
-from search_helpers import (assert_each_trial_ended_once, kill_mid_trial, search_env, tiny_study,  # noqa: F401
+from search_helpers import (KILLABLE_EPOCHS, assert_each_trial_ended_once, kill_mid_trial, search_env, tiny_study,  # noqa: F401
                             trial_mid_run, wait_for)
 
 from lstm_scratch import cli
@@ -235,7 +235,7 @@ def test_local_run_then_status_and_export(tmp_path, capsys):
 
 
 def test_local_executor_reruns_the_trial_of_a_sigkilled_child(tmp_path):
-    study = tiny_study(tmp_path / "s", trials=2)
+    study = tiny_study(tmp_path / "s", max_epochs=KILLABLE_EPOCHS, trials=2)
     result = {}
     driver = threading.Thread(target=lambda: result.update(study.run(workers=2, progress=False)), daemon=True)
     driver.start()
@@ -258,7 +258,7 @@ def test_run_trial_cli_runs_one_trial_once(tmp_path, capsys):
 
 
 def test_a_killed_driver_then_a_rerun_completes_the_study(tmp_path):
-    study = tiny_study(tmp_path / "s", trials=2)
+    study = tiny_study(tmp_path / "s", max_epochs=KILLABLE_EPOCHS, trials=2)
     driver = subprocess.Popen([sys.executable, "-m", "lstm_scratch.cli", "search", "run", str(study.path),
                                "--workers", "2"], start_new_session=True, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
