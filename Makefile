@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # machines) that directory is the mirror standing in for the download URLs.
 export LSTM_SCRATCH_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: demo test bench notebooks install clean
+.PHONY: demo test bench notebooks install clean jsb-study jsb-publish jsb-report jzs-benchmark
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,31 @@ bench: $(VENV)/.installed     ## the benchmarks, against PyTorch (a benchmark-on
 	$(PY) benchmarks/bench_model.py
 	$(PY) benchmarks/bench_ctc.py
 	$(PY) benchmarks/bench_bidirectional.py
+
+# The full JSB study of issue 11 (9 architectures × 200 trials, the paper's protocol, float64): about
+# 17 core-hours. Resumable: run it again after an interruption. Its trial directories (checkpoints,
+# parameters) stay out of version control; what is published is study.json, trials.csv (one row per
+# trial), records.jsonl.gz (the run records, no parameters) and report/.
+JSB := results/jsb-study
+jsb-study: $(VENV)/.installed ## run (or resume) the full JSB study, then publish its table, records and report
+	test -f $(JSB)/study.json || $(VENV)/bin/lstm-odyssey search create $(JSB) --task jsb --archs all --trials 200 --seed 0
+	$(VENV)/bin/lstm-odyssey search run $(JSB) $(if $(WORKERS),--workers $(WORKERS),)
+	$(MAKE) jsb-publish
+
+jsb-publish: $(VENV)/.installed ## table and records from the study's trial directories, then the report
+	$(VENV)/bin/lstm-odyssey search export $(JSB) --csv $(JSB)/trials.csv --records $(JSB)/records.jsonl.gz
+	$(MAKE) jsb-report
+
+jsb-report: $(VENV)/.installed ## the JSB report again from the committed table alone (no training, no Numba)
+	$(VENV)/bin/lstm-odyssey report $(JSB)/trials.csv --out $(JSB)/report
+
+# JZS's benchmark of issue 13 (five tasks × ten cells, protocol jzs, CPU-sized trials): TRIALS per cell
+# (default 20, ≈ 2.4 core-hours; the stated budget is 100, ≈ 12). Resumable, like jsb-study.
+JZS := results/jzs-benchmark
+jzs-benchmark: $(VENV)/.installed ## run (or resume) JZS's benchmark, then its Table 1 report
+	$(VENV)/bin/lstm-odyssey jzs create $(JZS) --trials $(or $(TRIALS),20)
+	$(VENV)/bin/lstm-odyssey jzs run $(JZS) $(if $(WORKERS),--workers $(WORKERS),)
+	$(VENV)/bin/lstm-odyssey jzs report $(JZS) --out $(JZS)/report
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -6,6 +6,7 @@ Each subcommand is one ``_add_<name>(subparsers)`` function that declares its ar
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -121,6 +122,17 @@ def _add_train(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _add_executor_options(run) -> None:
+    """Where a study's trials run: the options of 'search run' (and 'jzs run')."""
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", help="a Dask scheduler, tcp://HOST:PORT (workers need the study directory)")
+    where.add_argument("--jobqueue", choices=("slurm", "pbs", "sge"), help="start Dask workers as batch jobs")
+    run.add_argument("--workers", type=int, help="local worker processes (default: all cores), or jobqueue jobs")
+    run.add_argument("--jobqueue-option", action="append", default=[], metavar="NAME=VALUE",
+                     help="a dask-jobqueue cluster option (repeatable), e.g. queue=debug walltime=04:00:00")
+    run.add_argument("--retry-failed", action="store_true", help="run failed trials again (from their checkpoint)")
+
+
 def _add_search(sub) -> None:
     p = sub.add_parser("search", help="the random-search study (SPEC §7): create, run (local cores, Dask, "
                                       "dask-jobqueue, Slurm arrays), status, export")
@@ -148,15 +160,12 @@ def _add_search(sub) -> None:
                         help="draw every architecture's trials independently (default: trial k of every "
                              "architecture shares its hyperparameters — common random numbers)")
     create.add_argument("--root", help="location of a licensed corpus (timit, iam_ondb)")
+    create.add_argument("--task-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="an option of the task's loader (repeatable), e.g. n_train=500 for JZS's tasks; "
+                             "a wrong name lists the task's options")
     run = actions.add_parser("run", help="run every trial not yet ended; safe to stop and run again")
     run.add_argument("study")
-    where = run.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", help="a Dask scheduler, tcp://HOST:PORT (workers need the study directory)")
-    where.add_argument("--jobqueue", choices=("slurm", "pbs", "sge"), help="start Dask workers as batch jobs")
-    run.add_argument("--workers", type=int, help="local worker processes (default: all cores), or jobqueue jobs")
-    run.add_argument("--jobqueue-option", action="append", default=[], metavar="NAME=VALUE",
-                     help="a dask-jobqueue cluster option (repeatable), e.g. queue=debug walltime=04:00:00")
-    run.add_argument("--retry-failed", action="store_true", help="run failed trials again (from their checkpoint)")
+    _add_executor_options(run)
     one = actions.add_parser("run-trial", help="run one trial (what a Slurm array element runs)")
     one.add_argument("study")
     one.add_argument("--index", type=int, required=True, help="the trial's index, 0 … archs × trials − 1")
@@ -165,9 +174,12 @@ def _add_search(sub) -> None:
     status = actions.add_parser("status", help="per architecture: done/running/failed/diverged/pending, best, "
                                                "CPU hours, ETA")
     status.add_argument("study")
-    export = actions.add_parser("export", help="one row per trial as CSV")
+    export = actions.add_parser("export", help="one row per trial as CSV, and/or the run records as gzipped "
+                                               "JSON lines (what a published study keeps: no parameters)")
     export.add_argument("study")
-    export.add_argument("--csv", required=True, help="the CSV file to write")
+    export.add_argument("--csv", help="the table to write (trials.csv beside study.json is what 'report' reads)")
+    export.add_argument("--records", help="the records to write, e.g. records.jsonl.gz (per-epoch timings "
+                                          "rounded to 0.1 ms)")
     slurm = actions.add_parser("slurm", help="submit the trials not yet ended as a Slurm job array")
     slurm.add_argument("study")
     slurm.add_argument("--partition", required=True)
@@ -179,15 +191,13 @@ def _add_search(sub) -> None:
     slurm.add_argument("--dry-run", action="store_true", help="write the script, do not submit it")
 
     def run_search(args) -> int:
-        import signal
-
         from .search import Study
         from .search.summary import status_text
         if args.action == "create":
             study = Study.create(args.study, task=args.task, archs=args.archs, trials=args.trials, seed=args.seed,
                                  space=",".join(args.space) or None, shared_samples=not args.independent_samples,
                                  max_epochs=args.max_epochs, patience=args.patience, dtype=args.dtype,
-                                 protocol=args.protocol, root=args.root)
+                                 protocol=args.protocol, root=args.root, task_options=args.task_option)
             print(f"{study}: {study.size} trials; run it with 'lstm-odyssey search run {args.study}'")
             return 0
         study = Study.open(args.study)
@@ -206,9 +216,22 @@ def _add_search(sub) -> None:
             print(status_text(study, study.status()))
         elif args.action == "export":
             from .atomic import atomic_write
-            frame = study.to_dataframe()
-            atomic_write(args.csv, lambda handle: frame.to_csv(handle, index=False), binary=False)
-            print(f"{len(frame)} trials -> {args.csv}")
+            from .search.summary import dataframe, records_jsonl_gz
+            if not (args.csv or args.records):
+                raise ValueError("search export: nothing to write; give --csv FILE and/or --records FILE.jsonl.gz")
+            if args.records and not args.records.endswith(".jsonl.gz"):
+                raise ValueError(f"search export --records {args.records}: the records file is gzipped JSON "
+                                 "lines; name it *.jsonl.gz")
+            states = study.states()                 # one snapshot for both files
+            if args.csv:
+                frame = dataframe(study, states)
+                atomic_write(args.csv, lambda handle: frame.to_csv(handle, index=False), binary=False)
+                print(f"{len(frame)} trials -> {args.csv}")
+            if args.records:
+                data = records_jsonl_gz(states)
+                atomic_write(args.records, lambda handle: handle.write(data))
+                print(f"{sum(s.record is not None for s in states)} records -> {args.records} "
+                      f"({len(data) / 1e6:.1f} MB)")
         elif args.action == "slurm":
             from .search.slurm import submit_array
             done = submit_array(study, partition=args.partition, time_limit=args.time, parallel=args.parallel,
@@ -220,13 +243,20 @@ def _add_search(sub) -> None:
             try:
                 info = study.run(workers=args.workers, scheduler=args.scheduler, jobqueue=args.jobqueue,
                                  jobqueue_options=parse_options(args.jobqueue_option), retry_failed=args.retry_failed)
-            except KeyboardInterrupt:
-                print(f"interrupted: ended trials are kept, the others continue from their checkpoints: "
-                      f"'lstm-odyssey search run {args.study}'", file=sys.stderr)
-                return 130
+            except KeyboardInterrupt as err:        # Ctrl-C, or SIGTERM (search.executors.Stopped)
+                return _stopped(err, f"'lstm-odyssey search run {args.study}'")
             print(status_text(study, info))
         return 0
     p.set_defaults(func=run_search)
+
+
+def _stopped(err: KeyboardInterrupt, resume: str) -> int:
+    """A study run stopped by Ctrl-C or SIGTERM: one line saying how to resume, and the shell's exit
+    status for that signal (130 or 143)."""
+    signum = getattr(err, "signum", signal.SIGINT)
+    print(f"{'stopped (SIGTERM)' if signum == signal.SIGTERM else 'interrupted'}: ended trials are kept, "
+          f"the others continue from their checkpoints: {resume}", file=sys.stderr)
+    return 128 + signum
 
 
 def _add_report(sub) -> None:
@@ -271,10 +301,8 @@ def _add_demo(sub) -> None:
         try:
             done = demo.run_demo(args.out, trials=args.trials, max_epochs=args.max_epochs, patience=args.patience,
                                  archs=args.archs, workers=args.workers, report_dir=args.report)
-        except KeyboardInterrupt:
-            print("interrupted: ended trials are kept, the others continue from their checkpoints: run the "
-                  "same command again", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as err:            # Ctrl-C, or SIGTERM (search.executors.Stopped)
+            return _stopped(err, "run the same command again")
         print(status_text(done["study"], done["status"]))
         print(f"\nBest 10 % of each architecture by validation NLL, scored on test NLL; Welch's t-test "
               f"against V (α = 0.05):\n{done['headline'].to_string(index=False)}")
@@ -284,10 +312,74 @@ def _add_demo(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _add_jzs(sub) -> None:
+    tasks = "arithmetic,xml,memorisation,nottingham,piano_midi"       # search.benchmark.TASKS (not imported: --help)
+    p = sub.add_parser("jzs", help="JZS's benchmark: one protocol-jzs study per task (arithmetic, xml, "
+                                   "memorisation, nottingham, piano_midi) over their ten cells; create, run, "
+                                   "status, and the report in the layout of their Table 1")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="define the benchmark in DIR (or find it there: resume)")
+    create.add_argument("dir")
+    create.add_argument("--trials", type=int, required=True,
+                        help="trials per cell (architecture × task); below the stated budget (100) the report "
+                             "says REDUCED")
+    create.add_argument("--seed", type=int, default=0, help="the seed of every study (default 0)")
+    create.add_argument("--tasks", default=tasks, help=f"a subset of {tasks}")
+    create.add_argument("--max-epochs", type=int, help="per trial (default: the benchmark's, sized for a CPU)")
+    create.add_argument("--patience", type=int, help="early-stopping patience (default: the benchmark's)")
+    create.add_argument("--dtype", choices=("float64", "float32", "mixed"), default="float64")
+    create.add_argument("--space", action="append", default=[], metavar="NAME=VALUE|NAME=LOW:HIGH",
+                        help="narrow JZS's space in every study (repeatable), e.g. params=10000:30000")
+    create.add_argument("--task-option", action="append", default=[], metavar="[TASK.]NAME=VALUE",
+                        help="a loader option (repeatable) for every task that takes it (n_train=500) or for one "
+                             "(xml.n_train=300), on top of the CPU-sized defaults")
+    create.add_argument("--generator-sizes", action="store_true",
+                        help="start from the generators' own sizes (2000/500/500), not the benchmark's smaller ones")
+    run = actions.add_parser("run", help="run every study's trials not yet ended, one study after the other")
+    run.add_argument("dir")
+    _add_executor_options(run)
+    status = actions.add_parser("status", help="each study's status table")
+    status.add_argument("dir")
+    report = actions.add_parser("report", help="JZS Table 1 (ours beside theirs), the LSTM-b question, the cost: "
+                                               "OUT/index.html, OUT/report.md, CSV tables")
+    report.add_argument("dir")
+    report.add_argument("--out", required=True, help="report directory")
+    report.add_argument("--top", type=float, default=0.10, help="fraction of best trials in the Welch tests")
+
+    def run_jzs(args) -> int:
+        from .search.benchmark import Benchmark
+        from .search.summary import status_text
+        if args.action == "create":
+            limits = {name: value for name, value in (("max_epochs", args.max_epochs), ("patience", args.patience))
+                      if value is not None}
+            bench = Benchmark.create(args.dir, trials=args.trials, seed=args.seed, tasks=args.tasks,
+                                     task_options=args.task_option, dtype=args.dtype,
+                                     space=",".join(args.space) or None, defaults=not args.generator_sizes, **limits)
+            print(f"{bench}; run it with 'lstm-odyssey jzs run {args.dir}'")
+        elif args.action == "run":
+            from .search.executors import parse_options
+            bench = Benchmark.open(args.dir)
+            try:
+                done = bench.run(workers=args.workers, scheduler=args.scheduler, jobqueue=args.jobqueue,
+                                 jobqueue_options=parse_options(args.jobqueue_option), retry_failed=args.retry_failed)
+            except KeyboardInterrupt as err:        # Ctrl-C, or SIGTERM (search.executors.Stopped)
+                return _stopped(err, f"'lstm-odyssey jzs run {args.dir}'")
+            studies = bench.studies()
+            print("\n\n".join(status_text(studies[task], info) for task, info in done.items()))
+        elif args.action == "status":
+            bench = Benchmark.open(args.dir)
+            print("\n\n".join(status_text(study, study.status()) for study in bench.studies().values()))
+        else:
+            from .analysis.jzs_table import write_jzs_report
+            print(f"report: {write_jzs_report(args.dir, args.out, top=args.top)}")
+        return 0
+    p.set_defaults(func=run_jzs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lstm-odyssey", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_demo, _add_check, _add_data, _add_train, _add_search, _add_report):
+    for add in (_add_demo, _add_check, _add_data, _add_train, _add_search, _add_report, _add_jzs):
         add(sub)
     return parser
 

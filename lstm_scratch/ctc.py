@@ -36,12 +36,9 @@ import math
 from typing import Sequence
 
 import numpy as np
-from numba import njit
 
-from .jit_cache import ensure_cache_dir
+from .jit_cache import lazy_njit     # jitted on first use: importing the CTC code loads no Numba
 from .losses import check_label_values
-
-ensure_cache_dir()      # before the first cache=True kernel is decorated (jit_cache.py)
 
 LINEAR_MIN_Y = math.exp(-600.0)   # a label's y below this is near float64 underflow: use log space
 CONSISTENCY_RTOL = 1e-8     # allowed spread of ln p over t, relative to max(1, |ln p|)
@@ -121,13 +118,13 @@ def ctc_loss(logits, labels, blank: int = 0, zero_infinity: bool = False,
     return loss, grad.astype(logits.dtype, copy=False)
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _can_skip(ext, s):
     """May a path jump from state s − 2 to s? Only onto a label that differs from the one before."""
     return s >= 2 and ext[s] != ext[s - 2]
 
 
-@njit(inline="always", cache=True)
+@lazy_njit(inline="always", cache=True)
 def _total(v):
     """Σ v with four partial sums, so the additions overlap instead of waiting on one another."""
     a0 = a1 = a2 = a3 = 0.0
@@ -144,7 +141,7 @@ def _total(v):
     return (a0 + a1) + (a2 + a3)
 
 
-@njit(cache=True, nogil=True)
+@lazy_njit(cache=True, nogil=True)
 def _ctc_linear(y, ext, min_y, rtol):
     """Rescaled linear-space recursion on the softmax outputs y (T, K), which it overwrites with the
     gradient. Returns (ok, loss, dlogits); ok = False means "use log space" (NaN logits come back as
@@ -228,7 +225,7 @@ def _ctc_linear(y, ext, min_y, rtol):
     return True, -log_p, y
 
 
-@njit(cache=True)
+@lazy_njit(cache=True)
 def _logaddexp(a, b):
     if a == -np.inf:
         return b
@@ -239,7 +236,7 @@ def _logaddexp(a, b):
     return b + np.log1p(np.exp(a - b))
 
 
-@njit(cache=True, nogil=True)
+@lazy_njit(cache=True, nogil=True)
 def _ctc_log(logy, y, ext):
     """Log-space recursion: the same variables as :func:`_ctc_linear`, as logarithms, from log y and
     y (T, K); overwrites y with the gradient. Returns (loss, dlogits)."""
@@ -303,7 +300,7 @@ def _as_symbols(seq) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-@njit(cache=True, nogil=True)
+@lazy_njit(cache=True, nogil=True)
 def _levenshtein(a, b):
     prev = np.arange(b.size + 1)
     cur = np.empty_like(prev)

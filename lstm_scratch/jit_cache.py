@@ -8,17 +8,23 @@ a cluster node) the import dies with ``cannot cache function ...: no locator ava
 ``NUMBA_CACHE_DIR`` at a private directory under the system's temporary folder, with a warning that says
 what to set to keep the compiled kernels between sessions.
 
-Every module with ``cache=True`` functions (``losses``, ``ctc``, ``momentum``, the ``kernels`` package)
-calls it at the top, before its first decorator runs; the first call decides, the others return its
-answer. (The package's ``__init__`` loads nothing eagerly, so :mod:`lstm_scratch.analysis` never
-imports Numba.)
+Every module with ``cache=True`` functions (``momentum``, the ``kernels`` package) calls it at the top,
+before its first decorator runs, and :func:`lazy_njit` calls it before it jits; the first call decides,
+the others return its answer.
+
+:func:`lazy_njit` is ``numba.njit`` applied on first use instead of at import. ``losses`` and ``ctc``
+carry a few kernels but also the facts of every objective (metric names, directions) that the task
+table, and through it the analysis, reads; with it they import without Numba, so reading results and
+writing a report never load it. (The package's ``__init__`` loads nothing eagerly either.)
 """
 from __future__ import annotations
 
 import functools
 import os
 import stat
+import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -71,3 +77,47 @@ def ensure_cache_dir() -> Path | None:
     import numba.core.config
     numba.core.config.CACHE_DIR = str(fallback)        # Numba may have read the environment already
     return fallback
+
+
+def lazy_njit(**options):
+    """``numba.njit(**options)`` for a module-level function, applied when the function is first called
+    or inspected (``.signatures``, ``.stats``) instead of when its module is imported.
+
+    On first use every function of that module so decorated is jitted at once, with the same options,
+    and replaces its stand-in in the module's namespace: later calls go straight to the Numba dispatcher
+    (nothing added to a hot path), and kernels that call each other see dispatchers when Numba compiles
+    them. The machine code, the on-disk cache and the results are those of a plain ``@njit``."""
+    def stand_in(function):
+        return _LazyKernel(function, options)
+    return stand_in
+
+
+_jit_lock = threading.Lock()
+
+
+class _LazyKernel:
+    """A module-level kernel not jitted yet (:func:`lazy_njit`)."""
+
+    def __init__(self, function, options: dict):
+        functools.update_wrapper(self, function)
+        self.py_func, self.options = function, options
+
+    def dispatcher(self):
+        """The Numba dispatcher that replaced this stand-in (jitting its module's kernels on first use)."""
+        namespace = sys.modules[self.py_func.__module__].__dict__
+        with _jit_lock:
+            if isinstance(namespace.get(self.__name__), _LazyKernel):
+                ensure_cache_dir()          # before the cache=True kernels are made
+                from numba import njit
+                for name, value in list(namespace.items()):
+                    if isinstance(value, _LazyKernel):
+                        namespace[name] = njit(**value.options)(value.py_func)
+        return namespace[self.__name__]
+
+    def __call__(self, *args, **kwargs):
+        return self.dispatcher()(*args, **kwargs)
+
+    def __getattr__(self, name):            # only for what the stand-in lacks: .signatures, .stats, …
+        if name.startswith("__") or name in ("py_func", "options"):
+            raise AttributeError(name)
+        return getattr(self.dispatcher(), name)

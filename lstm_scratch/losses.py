@@ -31,11 +31,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from numba import njit
 
-from .jit_cache import ensure_cache_dir
-
-ensure_cache_dir()      # before the first cache=True kernel is decorated (jit_cache.py)
+from .jit_cache import lazy_njit     # jitted on first use: importing the losses loads no Numba
 
 
 def _check_logits(logits) -> np.ndarray:
@@ -156,7 +153,7 @@ def bernoulli_nll_fast(logits, targets) -> tuple[float, np.ndarray]:
     return float(np.sum(terms, dtype=np.float64)), dlogits
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@lazy_njit(cache=True, nogil=True, error_model="numpy")
 def _bernoulli_terms(logits, targets, e, log1p_e, terms, dlogits):
     """terms = softplus(a) − z·a and dlogits = σ(a) − z element-wise, given e = e^{−|a|} and log1p(e);
     True if a target lies outside [0, 1] or is NaN. Arithmetic in the logits' dtype (``one`` carries it).

@@ -6,7 +6,7 @@ early stopping and the record for both protocols; this module is one epoch of JZ
 One epoch (``config.protocol == "jzs"``)::
 
     for every batch B of `batch` training sequences, in the epoch's order (the last batch may be smaller):
-        x̃_b = x_b + ξ_b                    fresh input noise per presentation, drawn in the batch's order
+        x̃_b = x_b + σξ_b                   fresh input noise (:mod:`.noise`), drawn in the batch's order
         s_b ← 0                             one (h, c) per layer and sequence
         for window w = 0, 1, … while a sequence of B has steps left (steps w·U … (w+1)·U − 1, U = unroll):
             for every b with steps in window w (on `threads` threads, one network replica each):
@@ -48,6 +48,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .noise import with_noise
+
 DECAY_AFTER = 3
 """Epochs without improvement of the validation metric after which the learning rate is decayed."""
 
@@ -74,16 +76,6 @@ def clip_by_norm(grad: np.ndarray, threshold: float) -> float:
     if math.isfinite(norm) and norm > threshold:
         grad *= threshold / norm
     return norm
-
-
-def with_noise(x: np.ndarray, sigma: float, noise_rng) -> np.ndarray:
-    """x + σξ, ξ ~ N(0, 1) drawn afresh for this presentation (both protocols); x itself untouched."""
-    if sigma <= 0:
-        return x
-    noisy = noise_rng.standard_normal(x.shape, dtype=x.dtype)
-    noisy *= sigma
-    noisy += x
-    return noisy
 
 
 def windows(steps: int, unroll: int) -> list[slice]:

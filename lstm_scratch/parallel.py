@@ -77,7 +77,9 @@ def warm_up(archs, dtype="float64", loss: str | None = None) -> dict:
     (float64, float32 or mixed) — so no trial pays for it, and concurrent workers do not all build the
     same cache. ``loss``: the task's objective name (``bernoulli``: the fused NLL; ``ctc``: the linear-
     and log-space recursions and the edit distance of the CER; softmax, next_symbol: nothing to
-    compile); None warms every loss that has kernels. Returns the seconds each architecture took."""
+    compile); None warms every loss that has kernels. Returns the seconds each architecture took: each
+    distinct kernel is compiled once, so a row whose flags an earlier row shares (LSTM after NP) takes
+    next to nothing."""
     import numpy as np
 
     from .kernels import warmup

@@ -46,6 +46,7 @@ from .datacheck import check_data
 from .momentum import MasterMomentum, Momentum
 from .datasets import TASKS, TaskData, default_bidirectional, fingerprint_of, load_task
 from .network import Network
+from .noise import with_noise
 from .objectives import objective
 from .parallel import pinned_threads
 
@@ -90,7 +91,7 @@ def _train_epoch(net, opt, inputs, targets, order, sigma, noise_rng, epoch):
     """One pass over the training sequences in ``order``: mean loss per frame, or a Divergence."""
     total, frames = 0.0, 0
     for position, index in enumerate(order):
-        x = minibatch.with_noise(inputs[index], sigma, noise_rng)
+        x = with_noise(inputs[index], sigma, noise_rng)
         loss, grad = net.loss_and_grad(x, targets[index])
         if not math.isfinite(loss):
             return Divergence(epoch, "loss", position, int(index))
@@ -170,7 +171,8 @@ def train(config: TrainConfig, out=None, *, data: TaskData | None = None, root=N
 
 
 def run_trial(config: TrainConfig, out, *, labels: dict | None = None, data: TaskData | None = None, root=None,
-              threads: int = 1, progress: bool = False) -> dict:
+              threads: int = 1, progress: bool = False,
+              publish: Callable[[Callable[[], None]], None] | None = None) -> dict:
     """One trial of a study in the run directory ``out``, whatever state it is in; returns its record.
 
     Under the directory's lock (:func:`rundir.locked`; a second process gets ``rundir.RunLocked``):
@@ -186,7 +188,8 @@ def run_trial(config: TrainConfig, out, *, labels: dict | None = None, data: Tas
     ``<name>.corrupt-<time>`` and the trial goes on without it. ``labels`` (a small JSON-able dict,
     e.g. ``{"study": …, "trial": …}``) is stamped into the record; its ``environment`` names the host
     and process. ``data``, ``root``, ``threads``, ``progress``: as for :func:`train` (one thread by
-    default: a worker of a study is one of many).
+    default: a worker of a study is one of many). ``publish(write)``, if given, is called to write the
+    record (a study's worker writes it only while it still holds the trial's lease, else raises).
     """
     clock = (time.perf_counter(), time.process_time())
     _check_arguments(config, out, data, False, threads, progress, None)
@@ -203,7 +206,8 @@ def run_trial(config: TrainConfig, out, *, labels: dict | None = None, data: Tas
         checkpoint = rundir.usable(out / rundir.CHECKPOINT_NAME, rundir.load_checkpoint,
                                    lambda c: c[1]["config"], wanted, "starting the trial afresh")
         data = _task_data(config, data, root, threads)
-        return _session(config, out, data, checkpoint, threads, progress, None, clock=clock, labels=labels)
+        return _session(config, out, data, checkpoint, threads, progress, None, clock=clock, labels=labels,
+                        publish=publish)
 
 
 def _task_data(config, data, root, threads) -> TaskData:
@@ -221,7 +225,8 @@ def _task_data(config, data, root, threads) -> TaskData:
     return data
 
 
-def _session(config, out, data, checkpoint, threads, progress, on_epoch, *, clock, labels=None) -> dict:
+def _session(config, out, data, checkpoint, threads, progress, on_epoch, *, clock, labels=None,
+             publish=None) -> dict:
     """One session of a run on checked ``data``: from ``checkpoint`` (arrays, state) or afresh, until it
     ends (the record is returned, and written to ``out``) or is interrupted (the checkpoint stays)."""
     try:
@@ -272,7 +277,12 @@ def _session(config, out, data, checkpoint, threads, progress, on_epoch, *, cloc
     state.tick()
     record = _record(config, data, net, state, outcome, environment=environment, labels=labels, **result)
     if out is not None:
-        records.write_json(out / rundir.RECORD_NAME, record)
+        def write():
+            records.write_json(out / rundir.RECORD_NAME, record)
+        if publish is None:
+            write()
+        else:
+            publish(write)
     return record
 
 

@@ -90,7 +90,7 @@ def test_saturation_stays_finite(arch, dtype):
 
 
 def test_an_architecture_reusing_a_name_gets_its_own_kernels():
-    """Compiled kernels are keyed by the whole Architecture: a custom one named "V" but without
+    """Compiled kernels are keyed by the flags, not the name: a custom Architecture named "V" but without
     peepholes must run the no-peephole kernel, not vanilla's."""
     from lstm_scratch import Architecture, Layer
     vanilla = Layer("V", 3, 4, seed=1)
@@ -100,3 +100,35 @@ def test_an_architecture_reusing_a_name_gets_its_own_kernels():
     fast = Layer(custom, 3, 4, seed=1)
     slow = Layer(custom, 3, 4, seed=1, backend="reference")
     assert np.allclose(fast.forward(x), slow.forward(x), rtol=1e-12, atol=1e-14)
+    from lstm_scratch.kernels import lstm
+    assert lstm.compiled(custom, lstm._build_for) is lstm.compiled(get("NP"), lstm._build_for)
+
+
+EQUAL_FLAGS = ("NP", "LSTM", "LSTM-B")        # JZS's LSTM is a no-peephole LSTM; LSTM-B differs in its init only
+
+
+def test_rows_with_equal_flags_share_one_kernel_object_and_others_do_not():
+    from lstm_scratch.kernels import gated, lstm
+    pairs = [lstm.compiled(get(arch), lstm._build_for) for arch in EQUAL_FLAGS]
+    assert all(pair is pairs[0] for pair in pairs)
+    others = [lstm.compiled(get(arch), lstm._build_for) for arch in ("V", "LSTM-F", "NFG", "CIFG")]
+    others += [gated.compiled(get(arch), gated._build_for) for arch in ("GRU", "MUT1", "TANH")]
+    assert len({id(pair) for pair in others + [pairs[0]]}) == 8
+
+
+def test_warm_up_over_rows_with_equal_flags_builds_and_compiles_one_kernel(monkeypatch):
+    """From an empty registry: NP, LSTM and LSTM-B make one jitted pair, compiled for one signature."""
+    from lstm_scratch import parallel
+    from lstm_scratch.kernels import lstm, primitives
+    monkeypatch.setattr(primitives, "_KERNELS", {})
+    monkeypatch.setattr(primitives, "_COMPILED", {})
+    built, original = [], lstm._build
+
+    def counting(tag, **flags):
+        built.append(tag)
+        return original(tag, **flags)
+    monkeypatch.setattr(lstm, "_build", counting)
+    assert list(parallel.warm_up(list(EQUAL_FLAGS), "float64", loss="softmax")) == list(EQUAL_FLAGS)
+    assert len(built) == 1 and len(primitives._KERNELS) == 1
+    forward, backward = primitives._KERNELS.popitem()[1]
+    assert len(forward.signatures) == 1 and len(backward.signatures) == 1       # float64, compiled once

@@ -33,6 +33,7 @@ LAYERS = (
     ("gradcheck",),                                 # finite differences and random layers, for tests/tutorials
     ("network",),
     ("lstm_scratch",),                              # the package facade: Layer, Network, ...
+    ("noise",),                                     # input noise x + σξ, shared by both protocols
     ("momentum", "datacheck", "minibatch"),         # the update; data checks; JZS's minibatch epoch
     ("config", "memory"),                           # TrainConfig: what determines a run; will it fit
     ("timing", "parallel"),                         # the training-step timer; thread pinning and warm-up
@@ -40,6 +41,7 @@ LAYERS = (
     ("train",),
     ("search",),
     ("analysis",),
+    ("analysis.jzs_table",),                        # JZS Table 1 from a benchmark (uses report's page machinery)
     ("selfcheck", "demo"),                          # the self-check; the demo study + its report
     ("cli",),
 )

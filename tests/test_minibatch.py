@@ -1,12 +1,12 @@
 """JZS's training regime (lstm_scratch.minibatch, SPEC §11): kernels from an initial state against the
 reference and finite differences, truncated-BPTT gradients, threads against one thread, clipping, the
-learning-rate schedule, kill-and-resume, and bad input."""
+learning-rate schedule, and bad input. Kill-and-resume of both protocols: tests/test_train.py."""
 import math
 
 import numpy as np
 import pytest
 
-from lstm_scratch import kernels, records, reference, rundir
+from lstm_scratch import kernels, records, reference
 from lstm_scratch.cli import main
 from lstm_scratch.datasets import BLANK, Split
 from lstm_scratch.gradcheck import numerical_gradient, relative_error
@@ -279,45 +279,6 @@ def test_a_jzs_run_records_each_epochs_lr_as_the_schedule_says(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ runs
-class Killed(BaseException):
-    """Stands in for the process being killed."""
-
-
-@pytest.mark.parametrize("threads, kill", [(1, "between-epochs"), (2, "mid-epoch")])
-def test_jzs_kill_and_resume_equals_uninterrupted_bit_for_bit(monkeypatch, tmp_path, threads, kill):
-    data = sequence_task("softmax", sizes=(7, 3, 3))
-    cfg = jzs_config(noise=0.2, max_epochs=6, lr=2.0, clip_norm=0.5, layers=2)   # η large enough to decay
-    whole = train(cfg, tmp_path / "whole", data=data, threads=threads)
-    if kill == "between-epochs":
-        def on_epoch(epoch, history):
-            if epoch == 3:
-                raise Killed
-        with pytest.raises(Killed):
-            train(cfg, tmp_path / "cut", data=data, threads=threads, on_epoch=on_epoch)
-    else:
-        original, calls = Network.loss_and_grad, []
-
-        def dies_in_epoch_3(self, x, target, state=None):
-            calls.append(1)
-            if len(calls) == 2 * sum(len(windows(len(x), 7)) for x in data.train.inputs) + 5:
-                raise Killed
-            return original(self, x, target, state)
-        monkeypatch.setattr(Network, "loss_and_grad", dies_in_epoch_3)
-        with pytest.raises(Killed):
-            train(cfg, tmp_path / "cut", data=data, threads=threads)
-        monkeypatch.setattr(Network, "loss_and_grad", original)
-    resumed = train(cfg, tmp_path / "cut", data=data, threads=threads, resume=True)
-    assert resumed["sessions"] == 2
-    for key in ("outcome", "epochs", "best_epoch", "best_valid_metric", "test_metric"):
-        assert resumed[key] == whole[key], key
-    for key in ("train_loss", "valid_metric", "lr"):
-        assert resumed["history"][key] == whole["history"][key], key
-    final = [rundir.load_checkpoint(tmp_path / run / "checkpoint.npz") for run in ("whole", "cut")]
-    for name in ("params", "velocity", "best_params"):
-        assert np.array_equal(final[0][0][name], final[1][0][name]), name
-    assert final[0][1]["lr"] == final[1][1]["lr"]
-
-
 def test_one_and_two_threads_train_the_same_run(tmp_path):
     data = sequence_task("bernoulli")
     runs = [train(jzs_config("bernoulli", arch="GRU"), tmp_path / str(t), data=data, threads=t) for t in (1, 2)]
@@ -384,12 +345,6 @@ def test_train_command_with_protocol_jzs(tmp_path):
     record = records.read_record(out / "record.json")       # extended: the jzs configuration kept
     assert record["epochs"] == 2 and record["config"] == {**config, "max_epochs": 2}
     assert len(record["history"]["lr"]) == 2
-
-
-def test_train_command_refuses_jzs_options_for_the_online_protocol(tmp_path, capsys):
-    assert main(["train", "--task", "memorisation", "--unroll", "5", "--out", str(tmp_path / "run")]) == 2
-    assert "unroll=5: applies to protocol jzs only" in capsys.readouterr().err
-    assert not (tmp_path / "run").exists()
 
 
 def test_an_epoch_carries_each_sequences_state_across_its_windows_and_updates_between_them():

@@ -107,23 +107,29 @@ import lstm_scratch.analysis.report, lstm_scratch.analysis.table
 assert "numba" not in sys.modules, "importing the analysis loaded Numba"
 definition, df = lstm_scratch.analysis.table.load(sys.argv[2])
 assert len(df) and "numba" not in sys.modules, "reading a published table loaded Numba"
+lstm_scratch.analysis.report.write_report([(definition, df)], sys.argv[3])     # task rows, objectives, fANOVA
+assert "numba" not in sys.modules, "writing a report loaded Numba"
 import lstm_scratch
 assert lstm_scratch.JZS_ARCHITECTURES[0] == "TANH" and "numba" not in sys.modules
-lstm_scratch.Network                      # the facade still gives the network (and now loads the kernels)
+import numpy as np
+net = lstm_scratch.Network("V", 2, 3, 2, loss="softmax")   # the facade still gives the network ...
+net.loss_and_grad(np.zeros((4, 2)), np.array([0, 1, 0, 1]))    # ... whose first pass loads the kernels
 assert "numba" in sys.modules
 print("ok")
 """
 
 
-def test_the_analysis_reads_a_published_table_without_importing_numba(tmp_path):
-    """Issue 10: the analysis runs on a laptop without Numba; ``import lstm_scratch`` loads it lazily."""
+def test_the_analysis_reads_a_published_table_and_writes_its_report_without_importing_numba(tmp_path):
+    """Issue 10: the analysis runs on a laptop without Numba — the report reads the task table and the
+    objectives, whose loss kernels are jitted on first use only; ``import lstm_scratch`` loads it lazily."""
     study = tmp_path / "jsb_study"
     study.mkdir()
     (study / "study.json").write_text(pd.Series(make_definition()).to_json())
     make_table().to_csv(study / "trials.csv", index=False)
-    done = subprocess.run([sys.executable, "-c", NO_NUMBA, str(Path(__file__).parents[1]), str(study)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", NO_NUMBA, str(Path(__file__).parents[1]), str(study),
+                           str(tmp_path / "report")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    assert (tmp_path / "report" / "index.html").is_file()
 
 
 def test_cli_report_on_a_published_table(tmp_path, capsys):
@@ -158,6 +164,19 @@ def test_cli_report_on_a_real_unfinished_study(tmp_path, data_env, capsys):
     card = pd.read_csv(tmp_path / "rep" / "scorecard.csv").set_index("finding")
     assert card.loc["CIFG not significantly different from V", "verdict"] == "not testable"   # 1 best each
     assert card.loc["η has the largest share of variance", "verdict"] == "not testable"      # 4 trials
+    # published as results/ keeps it: study.json, trials.csv, records.jsonl.gz — no trial directories;
+    # the report from the committed table alone says the same, with the machine and the code it ran on
+    published = tmp_path / "published"
+    published.mkdir()
+    (published / "study.json").write_bytes((tmp_path / "tiny" / "study.json").read_bytes())
+    assert main(["search", "export", str(tmp_path / "tiny"), "--csv", str(published / "trials.csv"),
+                 "--records", str(published / "records.jsonl.gz")]) == 0
+    assert main(["report", str(published / "trials.csv"), "--out", str(tmp_path / "rep3")]) == 0
+    again = (tmp_path / "rep3" / "report.md").read_text(encoding="utf-8")
+    assert "UNFINISHED: 2 trial(s) missing" in again and "(1 host)" in again
+    code = definition["provenance"]["code_version"]
+    assert f"Every trial ran with code {code}." in again
+    assert pd.read_csv(tmp_path / "rep3" / "published_counts.csv").equals(pd.read_csv(tmp_path / "rep" / "tiny_counts.csv"))
 
 
 def test_analysis_needs_no_training_code(tmp_path):

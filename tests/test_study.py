@@ -226,6 +226,29 @@ def test_local_run_then_status_and_export(tmp_path, capsys):
     frame = pd.read_csv(tmp_path / "t.csv")
     assert len(frame) == 4 and set(frame.outcome) <= {"finished", "early_stopped"}
     assert (frame.hidden == 4).all() and frame.valid_metric.notna().all() and (frame.seed == study.trial(0).config.seed).sum() == 2
+    assert frame.code_version.nunique() == 1 and frame.cpu.notna().all()
+    # the published records: every record, in trial order, per-epoch timings rounded, no parameters,
+    # the same bytes when exported again (nothing changes under version control)
+    records = tmp_path / "records.jsonl.gz"
+    assert cli.main(["search", "export", str(path), "--records", str(records)]) == 0
+    first = records.read_bytes()
+    assert cli.main(["search", "export", str(path), "--records", str(records)]) == 0
+    assert records.read_bytes() == first
+    import gzip
+    import json
+    published = [json.loads(line) for line in gzip.decompress(first).decode().splitlines()]
+    originals = [study.state(i).record for i in range(4)]
+    assert [r["labels"]["trial"] for r in published] == [r["labels"]["trial"] for r in originals]
+    for mine, theirs in zip(published, originals):
+        assert mine["history"]["train_loss"] == theirs["history"]["train_loss"]      # every digit kept
+        assert mine["history"]["seconds"] == [round(x, 4) for x in theirs["history"]["seconds"]]
+        assert {k: v for k, v in mine.items() if k != "history"} == {k: v for k, v in theirs.items() if k != "history"}
+    assert "params" not in gzip.decompress(first).decode().replace('"n_params"', "")
+    capsys.readouterr()
+    assert cli.main(["search", "export", str(path)]) == 2                                   # nothing asked
+    assert "nothing to write" in capsys.readouterr().err
+    assert cli.main(["search", "export", str(path), "--records", str(tmp_path / "r.json")]) == 2
+    assert "name it *.jsonl.gz" in capsys.readouterr().err and not (tmp_path / "r.json").exists()
     assert cli.main(["search", "run", str(path), "--workers", "2"]) == 0     # nothing left: nothing runs again
     assert_each_trial_ended_once(study)
     capsys.readouterr()

@@ -1,5 +1,6 @@
-"""The online trainer (SPEC §6): momentum against its closed form, early stopping, kill-and-resume,
-divergence, input noise, failures, bad input, multicore evaluation, and the ``train`` command."""
+"""The online trainer (SPEC §6): momentum against its closed form, early stopping, kill-and-resume (of
+both protocols), divergence, input noise, failures, bad input, multicore evaluation, and the ``train``
+command."""
 import json
 import os
 import subprocess
@@ -12,9 +13,12 @@ import pytest
 from lstm_scratch import rundir
 from lstm_scratch.cli import main
 from lstm_scratch.datasets import BLANK, Split
+from lstm_scratch.minibatch import windows
 from lstm_scratch.momentum import MasterMomentum, Momentum
 from lstm_scratch.network import Network
 from lstm_scratch.train import TaskData, TrainConfig, train
+
+from test_minibatch import jzs_config, sequence_task
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -135,28 +139,44 @@ def test_early_stopping_on_a_scripted_validation_curve(monkeypatch, tmp_path, pa
 
 
 # ------------------------------------------------------------------------------------ resume
-@pytest.mark.parametrize("loss, threads, kill", [
-    ("bernoulli", 1, "between-epochs"), ("bernoulli", 1, "mid-epoch"), ("softmax", 2, "mid-epoch"),
-], ids=["music-between-epochs", "music-mid-epoch", "bidirectional-2-threads-mid-epoch"])
-def test_kill_and_resume_equals_uninterrupted_bit_for_bit(monkeypatch, tmp_path, loss, threads, kill):
-    data = synthetic_task(loss)
-    cfg = config(loss, noise=0.3, max_epochs=5, dtype="float64")     # noise: the noise RNG must resume too
+def _resume_case(protocol, loss):
+    """The data and configuration of a kill-and-resume case, with input noise (the noise RNG must resume
+    too); jzs: sequences of several windows, two layers, η large enough to be halved during the run."""
+    if protocol == "online":
+        return synthetic_task(loss), config(loss, noise=0.3, max_epochs=5, dtype="float64")
+    return sequence_task(loss, sizes=(7, 3, 3)), jzs_config(loss, noise=0.2, max_epochs=6, lr=2.0, clip_norm=0.5,
+                                                            layers=2)
+
+
+@pytest.mark.parametrize("protocol, loss, threads, kill, at", [
+    ("online", "bernoulli", 1, "between-epochs", 2), ("online", "bernoulli", 1, "mid-epoch", 3),
+    ("online", "softmax", 2, "mid-epoch", 3),
+    ("jzs", "softmax", 1, "between-epochs", 3), ("jzs", "softmax", 2, "mid-epoch", 5),
+], ids=["online-music-between-epochs", "online-music-mid-epoch", "online-bidirectional-2-threads-mid-epoch",
+        "jzs-between-epochs", "jzs-2-threads-mid-epoch"])
+def test_kill_and_resume_equals_uninterrupted_bit_for_bit(monkeypatch, tmp_path, protocol, loss, threads, kill,
+                                                         at):
+    """Both protocols: a run killed after epoch ``at`` (between epochs) or at the ``at``-th gradient of
+    epoch 3 (mid-epoch), then resumed, is the uninterrupted run bit for bit (jzs: η's schedule too)."""
+    data, cfg = _resume_case(protocol, loss)
     whole = train(cfg, tmp_path / "whole", data=data, threads=threads)
 
     if kill == "between-epochs":
         def on_epoch(epoch, history):
-            if epoch == 2:
+            if epoch == at:
                 raise Killed
         with pytest.raises(Killed):
             train(cfg, tmp_path / "cut", data=data, threads=threads, on_epoch=on_epoch)
     else:
+        # gradients per epoch: one per sequence (online), one per window of each sequence (jzs)
+        per_epoch = sum(1 if protocol == "online" else len(windows(len(x), cfg.unroll)) for x in data.train.inputs)
         original, calls = Network.loss_and_grad, []
 
-        def dies_in_epoch_3(self, x, target):
+        def dies_in_epoch_3(self, *args):
             calls.append(1)
-            if len(calls) == 2 * len(data.train) + 3:
+            if len(calls) == 2 * per_epoch + at:
                 raise Killed
-            return original(self, x, target)
+            return original(self, *args)
         monkeypatch.setattr(Network, "loss_and_grad", dies_in_epoch_3)
         with pytest.raises(Killed):
             train(cfg, tmp_path / "cut", data=data, threads=threads)
@@ -168,11 +188,13 @@ def test_kill_and_resume_equals_uninterrupted_bit_for_bit(monkeypatch, tmp_path,
     assert resumed["sessions"] == 2 and whole["sessions"] == 1
     for key in ("outcome", "epochs", "best_epoch", "best_valid_metric", "test_metric"):
         assert resumed[key] == whole[key], key
-    for key in ("train_loss", "valid_metric"):
-        assert resumed["history"][key] == whole["history"][key], key      # exact float equality
-    final = [rundir.load_checkpoint(tmp_path / run / "checkpoint.npz")[0] for run in ("whole", "cut")]
+    assert ("lr" in whole["history"]) == (protocol == "jzs")             # jzs records each epoch's η
+    for key in ("train_loss", "valid_metric", "lr"):
+        assert resumed["history"].get(key) == whole["history"].get(key), key      # exact float equality
+    final = [rundir.load_checkpoint(tmp_path / run / "checkpoint.npz") for run in ("whole", "cut")]
     for name in ("params", "velocity", "best_params"):
-        assert np.array_equal(final[0][name], final[1][name]), name
+        assert np.array_equal(final[0][0][name], final[1][0][name]), name
+    assert final[0][1]["lr"] == final[1][1]["lr"]                         # the next epoch's η
     best = [Network.from_file(tmp_path / run / "params.npz").flat for run in ("whole", "cut")]
     assert np.array_equal(best[0], best[1])
 
@@ -330,8 +352,9 @@ def test_every_blas_runs_one_thread_during_training_in_a_fresh_process():
     (["--task", "jsb", "--momentum", "-0.1"], "momentum=-0.1"),
     (["--task", "jsb", "--hidden", "0"], "hidden=0"),
     (["--lr", "0.1"], "--task is required"),
+    (["--task", "memorisation", "--unroll", "5"], "unroll=5: applies to protocol jzs only"),
 ], ids=["unknown-task", "unknown-arch", "negative-lr", "momentum-1", "negative-momentum", "hidden-0",
-        "no-task"])
+        "no-task", "jzs-option-online"])
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "run"
     assert main(["train", *args, "--out", str(out), "--threads", "1"]) == 2

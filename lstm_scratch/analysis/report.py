@@ -270,6 +270,22 @@ def _write_csv(path: Path, frame) -> None:
     atomic_write(path, lambda handle: frame.to_csv(handle, index=False), binary=False)
 
 
+def _machines(df) -> str:
+    """" Ran on AMD EPYC × 2 (1 host); every trial with code git:…." — from the table's ``cpu``,
+    ``host`` and ``code_version`` columns when it has them (tables exported before they existed do not)."""
+    def distinct(column):
+        return sorted(df[column].dropna().astype(str).unique()) if column in df.columns else []
+    cpus, hosts, codes = distinct("cpu"), distinct("host"), distinct("code_version")
+    text = ""
+    if cpus:
+        text += f" Ran on {', '.join(cpus)} ({len(hosts)} host{'s' if len(hosts) != 1 else ''})."
+    if len(codes) == 1:
+        text += f" Every trial ran with code {codes[0]}."
+    elif codes:
+        text += f" Trials ran with {len(codes)} code versions: {', '.join(codes)}."
+    return text
+
+
 def _status(study: dict) -> str:
     """The sentence on completeness (and synthetic data) shown on every page of a study."""
     definition = study["definition"]
@@ -278,6 +294,7 @@ def _status(study: dict) -> str:
                      if v)
     text = (f"{study['expected'] - study['missing']} of {study['expected']} trials ended; "
             f"total CPU time {study['cpu_hours']:.2f} h{' (' + made + ')' if made else ''}.")
+    text += _machines(study["df"])
     if study["missing"]:
         text += f" UNFINISHED: {study['missing']} trial(s) missing (not yet run); results may change."
     if study["synthetic"]:
@@ -356,8 +373,11 @@ def reductions(definition: dict) -> list[str]:
         source = space["momentum" if column == "one_minus_momentum" else column]
         out.append(f"{label} fixed at {source['value']}" if source.get("dist") == "fixed" else
                    f"{label} in [{lo:g}, {hi:g}] (paper: [{paper[0]:g}, {paper[1]:g}])")
+    # the ranges of the space narrowed: study.json's reference_space, or paper_space in files written before
+    # (search.space.reference_space_of reads it so; not imported here: the analysis runs without the search)
+    reference = (definition.get("reference_space") or {}).get("dimensions") or definition.get("paper_space") or {}
     for name in ("nesterov", "clip"):       # fair coins in the paper's TIMIT search, fixed elsewhere
-        paper = (definition.get("paper_space") or {}).get(name, "")
+        paper = reference.get(name, "")
         if (space.get(name) or {}).get("dist") == "fixed" and paper and not paper.startswith("="):
             out.append(f"{name} fixed at {space[name]['value']} (paper: {paper})")
     left_out = [a for a in LSTM_VARIANTS if a not in (definition.get("archs") or LSTM_VARIANTS)]

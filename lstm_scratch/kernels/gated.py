@@ -37,9 +37,10 @@ Specialisation, as in :mod:`.lstm`: :func:`_build` closes over the cell's flags 
 which keeps or writes, mix_recurrence none | h | tanh, a reset gate or none, candidate_input_tanh) and
 returns a jitted forward and backward. Numba
 freezes closure variables as compile-time constants, so every flag test is decided while compiling and
-the dead branches vanish; each cell gets its own machine code, compiled once per dtype (float32,
-float64). The closures are renamed per cell (``forward_GRU``, ...) and the cache index of a closure
-includes its captured values, so ``cache=True`` loads all four from ``__pycache__`` in a fresh process.
+the dead branches vanish; each flag combination gets its own machine code, compiled once per dtype
+(float32, float64) and shared by every row that has it (:func:`.primitives.specialised`). The closures
+are renamed per flag combination (``forward_gated_11110_…``) and the cache index of a closure includes
+its captured values, so ``cache=True`` loads all five from ``__pycache__`` in a fresh process.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .primitives import add_tmatvec, compiled, jit_named, sigmoid, tanh, variant_tag
+from .primitives import add_tmatvec, compiled, jit_named, sigmoid, specialised, tanh
 
 # What the mixing gate sees of hᵗ⁻¹ (Architecture.mix_recurrence) as a compile-time integer.
 _MIX_NONE, _MIX_H, _MIX_TANH = 0, 1, 2
@@ -230,7 +231,7 @@ def _build_for(arch):
     flags = dict(has_mix=bool(arch.mix_gate), keeps_old=arch.mix_gate == "u",
                  mix_recurrence=_MIX[arch.mix_recurrence], has_reset=arch.reset_gate,
                  candidate_input_tanh=arch.candidate_input_tanh)
-    return _build(variant_tag(arch.name, flags), **flags)
+    return specialised("gated", _build, flags)          # shared by every row with these flags
 
 
 def forward(arch, blocks: dict, x: np.ndarray, h0: np.ndarray | None = None):

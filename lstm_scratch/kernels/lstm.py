@@ -3,9 +3,11 @@
 One kernel for all nine: :func:`_build` closes over the architecture's flags (which gates exist,
 coupled forget gate, g and h, peepholes, full gate recurrence) and returns a jitted forward and
 backward. Numba freezes closure variables as compile-time constants, so every ``if has_o:`` is decided
-while compiling and the dead branch vanishes; each variant gets its own machine code. The cache index
-of a closure includes its captured values, so ``cache=True`` works — once each closure carries a name
-of its own (:func:`.primitives.jit_named`): a fresh process loads all nine specialisations from ``__pycache__``.
+while compiling and the dead branch vanishes; each flag combination gets its own machine code, shared by
+every row that has it (NP, JZS's LSTM and LSTM-B: one kernel, :func:`.primitives.specialised`). The cache
+index of a closure includes its captured values, so ``cache=True`` works — once each closure carries a
+name of its own (:func:`.primitives.jit_named`): a fresh process loads every specialisation from
+``__pycache__``.
 
 Fast path (SPEC §10). Only what must be sequential is in the time loop:
 
@@ -39,7 +41,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .primitives import add_tmatvec, compiled, jit_named, sigmoid, tanh, variant_tag
+from .primitives import add_tmatvec, compiled, jit_named, sigmoid, specialised, tanh
 
 
 class LSTMCache(NamedTuple):
@@ -289,7 +291,7 @@ def _build_for(arch):
                  has_o=arch.output_gate, coupled=arch.coupled, g_tanh=arch.input_activation,
                  h_tanh=arch.output_activation, peep=bool(arch.peephole_gates),
                  fgr=arch.full_gate_recurrence)
-    return _build(variant_tag(arch.name, flags), **flags)
+    return specialised("lstm", _build, flags)          # shared by every row with these flags
 
 
 def forward(arch, blocks, x, h0=None, c0=None):

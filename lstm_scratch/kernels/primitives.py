@@ -1,5 +1,6 @@
 """What both kernel families share: a vectorisable exp and the σ / tanh built on it, the blocked
-matrix–vector product of the time loop, and the naming that lets one kernel body be cached per variant.
+matrix–vector product of the time loop, and the registry that builds, names and caches one kernel per
+distinct combination of compile-time flags.
 
 σ(x) = 1 / (1 + e^{−x}) and tanh(x) = 1 − 2 / (e^{2x} + 1) saturate to exact 0, ±1 for x = ±300 — never
 NaN for finite x. ``one`` (a typed 1) carries the dtype so float32 stays float32.
@@ -124,21 +125,36 @@ def add_tmatvec(mat, v, v0, out, o0):
 
 
 def jit_named(function, tag):
-    """Compile ``function`` under a name of its own (``forward_V``, ...): the cache files and the
-    machine-code symbols of the nine closures must not collide — with one shared name, loading a
-    second variant from the cache in the same process picks up the first one's environment."""
+    """Compile ``function`` under a name of its own (``forward_lstm_11101101_…``): the cache files and
+    the machine-code symbols of the specialisations must not collide — with one shared name, loading a
+    second specialisation from the cache in the same process picks up the first one's environment."""
     function.__name__ = function.__qualname__ = f"{function.__name__}_{tag}"
     return njit(cache=True, nogil=True, error_model="numpy")(function)
 
 
-_COMPILED: dict = {}
+_KERNELS: dict = {}     # (family, flags) -> (forward, backward): one jitted pair per distinct kernel
+_COMPILED: dict = {}    # Architecture -> its pair, so a call finds it without recomputing the flags
+
+
+def specialised(family: str, build, flags: dict):
+    """``build(tag, **flags)``: kernel ``family``'s jitted (forward, backward) for one combination of
+    compile-time flags, made once per process.
+
+    Keyed by the flags — the tuple that defines the machine code — not by an architecture's name: rows
+    with equal flags (NP, JZS's LSTM and LSTM-B) share one pair, which is compiled, cached on disk and
+    warmed up once."""
+    key = (family, tuple(flags.items()))
+    found = _KERNELS.get(key)
+    if found is None:
+        found = _KERNELS[key] = build(variant_tag(family, flags), **flags)
+    return found
 
 
 def compiled(arch, build):
-    """The (forward, backward) pair for ``arch``, made by ``build(arch)`` once per process.
-
-    Keyed by the whole frozen :class:`~lstm_scratch.variants.Architecture`, not its name: an
-    Architecture that reuses a name with other flags gets kernels of its own."""
+    """The (forward, backward) pair for ``arch``: ``build(arch)`` (the :func:`specialised` pair of its
+    flags) on the first call, then a lookup by the whole frozen
+    :class:`~lstm_scratch.variants.Architecture` — not its name, so one that reuses a name with other
+    flags gets the kernels of its own flags."""
     found = _COMPILED.get(arch)
     if found is None:
         found = _COMPILED[arch] = build(arch)
@@ -156,9 +172,9 @@ def _source_hash() -> str:
 SOURCE_HASH = _source_hash()
 
 
-def variant_tag(name: str, flags: dict) -> str:
-    """A name for one specialisation, unique per flag combination and kernel source: the architecture's
-    name, the flag values in order and :data:`SOURCE_HASH`, e.g. ``V_11101101_3f9c0a1b2c4d``. Numba keys
-    its cache on the name, so an edit of any kernel source (even of a helper the kernel inlines, which
-    Numba does not watch) can never load stale machine code."""
-    return name + "_" + "".join(str(int(value)) for value in flags.values()) + "_" + SOURCE_HASH
+def variant_tag(family: str, flags: dict) -> str:
+    """A name for one specialisation, unique per kernel family, flag combination and kernel source: the
+    family, the flag values in order and :data:`SOURCE_HASH`, e.g. ``lstm_11101101_3f9c0a1b2c4d``.
+    Numba keys its cache on the name, so an edit of any kernel source (even of a helper the kernel
+    inlines, which Numba does not watch) can never load stale machine code."""
+    return family + "_" + "".join(str(int(value)) for value in flags.values()) + "_" + SOURCE_HASH

@@ -1,5 +1,6 @@
-"""Running a study's trials: on local cores (the default), on a Dask cluster, or on dask-jobqueue
-workers; Slurm job arrays without Dask are in :mod:`.slurm`. One trial per process, one thread each.
+"""Running a study's trials: on local cores (the default, :mod:`.local`), on a Dask cluster, or on
+dask-jobqueue workers; Slurm job arrays without Dask are in :mod:`.slurm`. One trial per process, one
+thread each.
 
 Every executor runs :func:`.worker.run_one` for the trials that are not done, and the driver loop
 (:func:`run_study`) derives the state from the study directory again after every round, until no
@@ -10,26 +11,29 @@ checkpoint), a finished one is never trained again.
 Before workers start, :func:`prepare` fetches the data and compiles the study's kernels once, in a
 process with the workers' environment: four workers on cold caches took 56 s each (against 2.9 s
 warm) and rebuilt the same cache four times.
+
+Stopping: Ctrl-C or SIGTERM on the driver (``kill``, systemd, a batch system, a container stop) stops
+the study and raises ``KeyboardInterrupt`` (:class:`Stopped` for SIGTERM) once the local pool's
+children have stopped their trials (:mod:`.local`). Running again continues from the files.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 from ..parallel import worker_environment
 from .lease import LEASE_NAME, clear_stale
+from .local import run_local
 from .study import Study
 from .summary import best_of
 from .worker import run_one, write_failure
@@ -40,6 +44,33 @@ MAX_CRASHES = 3
 JOBQUEUE = ("slurm", "pbs", "sge")
 CLOSE_SECONDS = 60                                   # a dask-jobqueue cluster's closing may hang: bounded
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3          # glibc's mallopt parameters (malloc.h)
+
+
+class Stopped(KeyboardInterrupt):
+    """The driver was sent SIGTERM: it stops the study as Ctrl-C does; the exit status is 128 + ``signum``."""
+    signum = signal.SIGTERM
+
+
+@contextmanager
+def _sigterm_stops():
+    """In the main thread, for the ``with`` block: SIGTERM raises :class:`Stopped`, once (a process group's
+    ``kill``, systemd and batch systems may send it again while the study stops: then nothing happens;
+    the handler stays, since one replaced by SIG_IGN after a second SIGTERM arrived makes Python raise
+    "OSError: Signal 15 ignored due to race condition" in the middle of the cleanup)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield                                        # signal handlers belong to the main thread
+        return
+    stopping = []
+
+    def stop(signum, frame):
+        if not stopping:
+            stopping.append(signum)
+            raise Stopped()
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 NUMBA_CACHE_VARIABLE = "LSTM_SCRATCH_NUMBA_CACHE"
@@ -59,21 +90,6 @@ def numba_cache_dir(study: Study):
 def environment(study: Study) -> dict:
     """The environment of every worker process: one BLAS/OpenMP thread, one Numba thread, the cache."""
     return worker_environment(threads=1, numba_cache_dir=numba_cache_dir(study))
-
-
-@contextmanager
-def _environ(values: dict):
-    """``os.environ`` with ``values`` for the ``with`` block (spawned children inherit it at start)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def prepare(study: Study) -> None:
@@ -152,7 +168,7 @@ def run_study(study: Study, *, workers=None, scheduler=None, client=None, jobque
               retry_failed=False, progress=None, prepare_first=True, poll_seconds=None) -> dict:
     """Run every trial of ``study`` that has not ended, on the chosen executor, and return its status."""
     _check_choice(workers, scheduler, client, jobqueue, jobqueue_options)
-    with _executor(study, workers, scheduler, client, jobqueue, jobqueue_options) as submit:
+    with _sigterm_stops(), _executor(study, workers, scheduler, client, jobqueue, jobqueue_options) as submit:
         if prepare_first:
             prepare(study)
         states = study.states()
@@ -225,8 +241,8 @@ def _executor(study, workers, scheduler, client, jobqueue, jobqueue_options):
     """A ``submit(indices, on_result, retry)`` function that runs the trials and returns when all ended
     or the engine broke (the driver then looks at the files again)."""
     if scheduler is None and client is None and jobqueue is None:
-        yield lambda todo, on_result, retry: _run_local(study, todo, workers or len(os.sched_getaffinity(0)),
-                                                        on_result, retry)
+        yield lambda todo, on_result, retry: run_local(study, todo, workers or len(os.sched_getaffinity(0)),
+                                                       environment(study), on_result, retry)
         return
     with _dask_client(study, scheduler, client, jobqueue, jobqueue_options, workers) as dask_client:
         rounds = Counter()
@@ -235,33 +251,6 @@ def _executor(study, workers, scheduler, client, jobqueue, jobqueue_options):
             rounds["n"] += 1
             _run_dask(study, dask_client, todo, on_result, retry, rounds["n"])
         yield submit
-
-
-# ---------------------------------------------------------------------------------- local processes
-def _init_local_worker(env: dict) -> None:
-    """In each pool process, before any trial: the worker environment, and SIGTERM → KeyboardInterrupt
-    (the pool terminates its children when one dies; they then release their leases cleanly)."""
-    from ..parallel import prepare_worker
-    prepare_worker(threads=1, numba_cache_dir=env.get("NUMBA_CACHE_DIR"))
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-
-def _run_local(study: Study, todo, workers: int, on_result, retry: set) -> None:
-    """``todo`` on a pool of ``workers`` spawned processes (spawn: the environment is read before NumPy
-    loads). A dead child breaks the pool: its trial's lease goes stale and the driver runs it again."""
-    env = environment(study)
-    with _environ(env):
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_local_worker, initargs=(env,))
-        futures = [pool.submit(run_one, str(study.path), i, threads=1, retry_failed=i in retry) for i in todo]
-    try:
-        for future in as_completed(futures):
-            try:
-                on_result(future.result())
-            except BrokenProcessPool:
-                return
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------------------------- Dask

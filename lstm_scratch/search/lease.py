@@ -11,9 +11,17 @@ Taking, refreshing and releasing a lease happen under ``fcntl.flock`` on ``trial
 (a short critical section), so two workers that both see a stale lease cannot both take it. The
 trainer's own lock on the run directory (:func:`lstm_scratch.rundir.locked`) still guards the run
 itself; the lease is what other hosts and ``status`` can see.
+
+A holder that was frozen past the timeout (suspended, swapped out, cut off from the file system) may
+find on waking that another worker took its lease over. It must then publish nothing: its heartbeat
+sees the foreign lease and raises :class:`LeaseLost` in the thread running the trial (at its next
+Python instruction), and :meth:`Lease.publish` writes a result only after checking, under the lock,
+that the lease is still its own — a takeover needs that lock too, so the check cannot go stale before
+the write ends.
 """
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
 import os
@@ -27,6 +35,13 @@ from pathlib import Path
 from ..atomic import atomic_write
 
 LEASE_NAME, LEASE_LOCK_NAME = "lease.json", ".lease.lock"
+
+
+class LeaseLost(BaseException):
+    """Another worker took over the lease of the trial this thread runs (this process sent no heartbeat
+    for the study's timeout). Like ``KeyboardInterrupt`` it is no error of the trial, hence a
+    ``BaseException`` (the trainer's ``except Exception`` records failures): the trial stops, its
+    checkpoint stays, and the new holder runs it."""
 
 
 def read_lease(trial_dir: Path) -> dict | None:
@@ -95,15 +110,27 @@ def _critical(trial_dir: Path):
         os.close(fd)                    # closing drops the flock
 
 
+def _raise_in(thread_id: int, exception: type[BaseException]) -> None:
+    """Raise ``exception`` in thread ``thread_id`` when it next runs Python code (a compiled kernel
+    finishes first): CPython's ``PyThreadState_SetAsyncExc``. The thread running a trial is not always the
+    main thread (a Dask worker runs tasks in threads), so a signal would not reach it."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exception))
+
+
 class Lease:
     """A lease held by this process; :meth:`release` (or the ``with`` block's end) gives it back.
-    A heartbeat thread rewrites the lease every ``heartbeat`` seconds while it is held."""
+    A heartbeat thread rewrites the lease every ``heartbeat`` seconds while it is held; if it finds
+    another holder's lease, it raises :class:`LeaseLost` in the thread that took the lease (the one
+    running the trial), unless that thread has published the trial's result already."""
 
     def __init__(self, trial_dir: Path, heartbeat: float, labels: dict):
         self.dir, self.heartbeat = Path(trial_dir), float(heartbeat)
         self.content = {"host": socket.gethostname(), "pid": os.getpid(), "token": secrets.token_hex(8),
                         "acquired": time.time(), "heartbeat": time.time(), **labels}
         self.lost = False               # set when another worker took the lease over (we were deemed dead)
+        # The thread running the trial (the one that took the lease); None once it published. Read and
+        # cleared only under the lease's lock, so an interruption and a publication never cross.
+        self._runner = threading.get_ident()
         self._stop = threading.Event()
         self._thread = None
 
@@ -121,11 +148,29 @@ class Lease:
             try:
                 with _critical(self.dir):
                     if not self._ours():
-                        self.lost = True
+                        self._lose()
                         return
                     self._write()
             except OSError:             # a hiccup of a network file system: try again next beat
                 pass
+
+    def _lose(self) -> None:
+        """Under the lease's lock, another worker's lease found: stop the trial (its result would not be
+        ours to publish)."""
+        self.lost = True
+        if self._runner is not None:
+            _raise_in(self._runner, LeaseLost)
+
+    def publish(self, write) -> None:
+        """Call ``write()`` — the writing of the trial's result — if this process still holds the lease,
+        checked under the lease's lock, which a takeover needs too; else raise :class:`LeaseLost` and
+        write nothing. After it, the trial thread is no longer interrupted: its result is out."""
+        with _critical(self.dir):
+            if not self._ours():
+                self.lost = True
+                raise LeaseLost(f"{self.dir}: the lease was taken over by another worker")
+            write()
+            self._runner = None
 
     def release(self) -> None:
         self._stop.set()
@@ -154,7 +199,8 @@ def _restarted(current: dict, mine: dict) -> bool:
 def acquire(trial_dir: Path, *, timeout: float, heartbeat: float, labels: dict | None = None) -> Lease | None:
     """Take the lease of ``trial_dir`` (created if need be) if it is free or stale (or held by this
     Slurm array element's previous run, see ``labels["slurm_element"]``), and start its heartbeat;
-    None if a live holder has it."""
+    None if a live holder has it. The calling thread is taken to run the trial: it gets
+    :class:`LeaseLost` if another worker takes the lease over."""
     trial_dir = Path(trial_dir)
     trial_dir.mkdir(parents=True, exist_ok=True)
     lease = Lease(trial_dir, heartbeat, labels or {})

@@ -147,6 +147,35 @@ def paper_space(task: str) -> dict[str, Dimension]:
     }
 
 
+PAPER_SOURCE = ("Greff, Srivastava, Koutník, Steunebrink & Schmidhuber, LSTM: A Search Space Odyssey "
+                "(IEEE TNNLS 2017), §IV")
+JZS_SOURCE = ("Józefowicz, Zaremba & Sutskever, An Empirical Exploration of Recurrent Network Architectures "
+              "(ICML 2015), §3: their dimensions; the ranges are our choice (SPEC §11, jzs_space)")
+
+
+def reference_space(task: str, protocol: str) -> tuple[dict[str, "Dimension"], str]:
+    """(the space a study of ``protocol`` narrows, the paper it comes from): the Odyssey's
+    (:func:`paper_space`) for protocol online, JZS's (:func:`jzs_space`) for protocol jzs."""
+    if protocol == "jzs":
+        return jzs_space(task), JZS_SOURCE
+    return paper_space(task), PAPER_SOURCE
+
+
+def reference_space_of(definition: dict) -> dict:
+    """A study definition's reference space as ``{"source": the paper, "dimensions": {name: range
+    described}}``: its ``reference_space``, or — a study.json written before that key existed — its
+    ``paper_space`` (which was JZS's space for a study of protocol jzs, the Odyssey's otherwise);
+    ``{"source": None, "dimensions": {}}`` when it has neither (a bare table's inferred definition)."""
+    saved = definition.get("reference_space")
+    if isinstance(saved, dict):
+        return {"source": saved.get("source"), "dimensions": dict(saved.get("dimensions") or {})}
+    old = definition.get("paper_space")
+    if not isinstance(old, dict):
+        return {"source": None, "dimensions": {}}
+    protocol = (definition.get("protocol") or {}).get("protocol", "online")
+    return {"source": JZS_SOURCE if protocol == "jzs" else PAPER_SOURCE, "dimensions": dict(old)}
+
+
 def _parse_value(name: str, text: str):
     """One value of dimension ``name`` from the command line / API string form."""
     text = text.strip()

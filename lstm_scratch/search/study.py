@@ -1,7 +1,8 @@
 """A random-search study: a directory that is the whole truth (SPEC §7).
 
     STUDY/
-      study.json              the definition: task, architectures, trials, seed, space, protocol, …
+      study.json              the definition: task, architectures, trials, seed, space (and the reference
+                              space it narrows, with its source), protocol, task options, …
       events.log              one JSON line per trial a worker ran to its end (append-only)
       trials/<ARCH>-<k:04d>/  one run directory per trial: the trainer's checkpoint.npz, record.json,
                               params.npz; lease.json while a worker holds it; failure.json if the
@@ -39,6 +40,7 @@ from ..variants import JZS_ARCHITECTURES, LSTM_VARIANTS
 from ..variants import get as get_architecture
 from . import lease as leases
 from . import space as spaces
+from . import task_options as options_of_tasks
 
 STUDY_FORMAT = "lstm_scratch.study/1"
 FAILURE_FORMAT = "lstm_scratch.trial_failure/1"
@@ -56,7 +58,8 @@ GRU, MUT1–3)."""
 JZS_LOSSES = ("next_symbol", "bernoulli")
 """The objectives of the tasks a jzs study takes: JZS's own tasks and the music sets (n_out = n_in)."""
 # The definition of a study: what must match when a study is created again in the same directory.
-DEFINITION = ("format", "task", "root", "archs", "trials", "seed", "shared_samples", "space", "protocol")
+DEFINITION = ("format", "task", "root", "archs", "trials", "seed", "shared_samples", "space", "protocol",
+              "task_options")
 
 
 class Trial(NamedTuple):
@@ -108,9 +111,32 @@ def same_study(definition: dict, other: dict) -> dict:
                 biases[arch] = get_architecture(arch).initial_forget_bias(settings["forget_bias"])
             except ValueError:
                 biases[arch] = settings["forget_bias"]
-        return {**{k: d.get(k) for k in DEFINITION}, "protocol": {**settings, "forget_bias": biases}}
+        return {**{k: d.get(k) for k in DEFINITION}, "protocol": {**settings, "forget_bias": biases},
+                "task_options": d.get("task_options") or {}}        # older definitions: none
     mine, theirs = effective(definition), effective(other)
     return {k: (definition.get(k), other.get(k)) for k in DEFINITION if mine[k] != theirs[k]}
+
+
+def open_definition(cls, path, name: str, fmt: str, what: str, create: str):
+    """``cls(path, definition)`` from the JSON file ``path/name`` of format ``fmt``; a ``ValueError`` naming
+    the file if there is none (``create``: the command that makes one), it is of another format, or it
+    lacks a field ``cls`` needs."""
+    file = Path(path) / name
+    if not file.is_file():
+        raise ValueError(f"{file}: no {what} here; create one with '{create}'")
+    definition = records.read_json(file)
+    if not isinstance(definition, dict) or definition.get("format") != fmt:
+        raise ValueError(f"{file}: not a {fmt} {what} definition")
+    try:
+        return cls(path, definition)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{file}: damaged {what} definition (missing or bad {err})") from err
+
+
+def write_definition(file: Path, definition: dict) -> None:
+    """A definition as indented JSON, written atomically."""
+    text = json.dumps(definition, indent=1) + "\n"
+    atomic_write(file, lambda handle: handle.write(text), binary=False)
 
 
 class Study:
@@ -123,6 +149,8 @@ class Study:
         self.archs, self.n_trials, self.seed = list(definition["archs"]), definition["trials"], definition["seed"]
         self.space = spaces.space_from_dict(definition["space"])
         self.shared_samples, self.protocol = definition["shared_samples"], protocol_settings(definition)
+        self.task_options = dict(definition.get("task_options") or {})     # older definitions: none
+        self.reference_space = spaces.reference_space_of(definition)
         self.heartbeat = definition["lease"]["heartbeat_seconds"]
         self.lease_timeout = definition["lease"]["timeout_seconds"]
         self.id = definition["id"]
@@ -130,15 +158,22 @@ class Study:
 
     # ---------------------------------------------------------------------------- create / open
     @classmethod
-    def create(cls, path, *, task: str, archs="all", trials: int, seed: int = 0, space=None,
+    def create(cls, path, **settings) -> "Study":
+        """Define a study in the directory ``path`` (:meth:`define`: the settings, every one checked and
+        every trial's configuration built) and write its ``study.json`` (:meth:`write`): if ``path``
+        already holds a study with the same definition, that study is returned; another definition is
+        refused. Nothing is written unless all of it is right."""
+        return cls.define(path, **settings).write()
+
+    @classmethod
+    def define(cls, path, *, task: str, archs="all", trials: int, seed: int = 0, space=None,
                shared_samples: bool = True, max_epochs: int = 150, patience: int = 15, dtype: str = "float64",
                forget_bias: float | None = None, bidirectional: bool | None = None, protocol: str = "online",
                batch: int | None = None, unroll: int | None = None, lr_decay: float | None = None, root=None,
-               heartbeat_seconds: float = 30.0, lease_timeout_seconds: float = 300.0) -> "Study":
-        """Define a study in the directory ``path`` and write its ``study.json``; every argument is
-        checked (and every trial's configuration built) before anything is written. If ``path``
-        already holds a study with the same definition, that study is returned; another definition
-        is refused.
+               task_options=None, heartbeat_seconds: float = 30.0,
+               lease_timeout_seconds: float = 300.0) -> "Study":
+        """The study these settings define, in memory (nothing written: :meth:`write` writes it); a
+        ``ValueError`` naming the setting if one is bad (every trial's configuration is built here).
 
         ``space``: narrow or fix dimensions of the paper's space (:func:`.space.narrowed`: a dict or
         ``"hidden=32,lr=1e-4:1e-2"``). ``shared_samples``: trial k of every architecture uses the same
@@ -150,7 +185,15 @@ class Study:
         (memorisation, arithmetic, xml) or the music sets, with JZS's space (:func:`.space.jzs_space`:
         parameter budget → N, layers, η, init scale, clipping norm; ``space`` narrows it) and
         ``batch``, ``unroll``, ``lr_decay`` for every trial (None: JZS's 20, 35, ½); ``archs="jzs"``
-        names their ten cells."""
+        names their ten cells.
+
+        ``task_options``: options for the task's loader (:mod:`.task_options`: ``["n_train=500"]`` or
+        ``{"n_train": 500}``; for JZS's tasks their sizes, seed and rules), checked against the options
+        the task declares; every worker loads the task with them (:meth:`task_data`) and every record
+        carries them (``labels["task_options"]``).
+
+        The study's ``reference_space`` (in study.json: the source paper and the ranges of the space
+        ``space`` narrows) is the Odyssey's for protocol online, JZS's for protocol jzs."""
         from ..datasets import TASKS, resolve
         path = Path(path)
         if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
@@ -175,9 +218,10 @@ class Study:
         if protocol == "jzs" and TASKS[resolved].loss not in JZS_LOSSES:
             raise ValueError(f"task={resolved!r}: a protocol jzs study takes JZS's tasks (memorisation, "
                              "arithmetic, xml) or a music set (jsb, nottingham, musedata, piano_midi)")
-        default = spaces.jzs_space(resolved) if protocol == "jzs" else spaces.paper_space(resolved)
-        source = "JZS's" if protocol == "jzs" else "the paper's"
-        chosen = default if space is None else spaces.narrowed(default, space, source)
+        default, source = spaces.reference_space(resolved, protocol)
+        chosen = default if space is None else spaces.narrowed(
+            default, space, "JZS's" if protocol == "jzs" else "the paper's")
+        checked_options = options_of_tasks.check(resolved, task_options)
         if protocol == "jzs":            # JZS's defaults, recorded as numbers (what every trial uses)
             batch, unroll, lr_decay = (minibatch.DEFAULTS[name] if value is None else value
                                        for name, value in (("batch", batch), ("unroll", unroll),
@@ -187,46 +231,51 @@ class Study:
             "root": None if root is None else os.path.abspath(os.fspath(root)),
             "archs": _parse_archs(archs), "trials": trials, "seed": seed, "shared_samples": shared_samples,
             "space": spaces.space_to_dict(chosen),
-            "paper_space": {name: dim.describe() for name, dim in default.items()},   # jzs: JZS's
+            "reference_space": {"source": source,
+                                "dimensions": {name: dim.describe() for name, dim in default.items()}},
             "protocol": {"protocol": protocol, "max_epochs": max_epochs, "patience": patience, "dtype": dtype,
                          "forget_bias": forget_bias, "bidirectional": bidirectional, "batch": batch,
                          "unroll": unroll, "lr_decay": lr_decay},
+            "task_options": checked_options,
             "lease": {"heartbeat_seconds": float(heartbeat_seconds), "timeout_seconds": float(lease_timeout_seconds)},
             "id": uuid.uuid4().hex, "created": records.now(), "provenance": provenance(),
         }
         definition = json.loads(json.dumps(records.jsonable(definition)))   # as it will read back
         study = cls(path, definition)
         study.trials()                  # builds every trial's TrainConfig: a bad one raises before any write
-        file = path / STUDY_NAME
+        return study
+
+    def existing(self) -> "Study | None":
+        """The study already in this directory if it has this definition (:func:`same_study`), None if
+        the directory is free (absent or empty); a ``ValueError`` if it holds another study or other files."""
+        file = self.path / STUDY_NAME
         if file.exists():
-            existing = cls.open(path)
-            diff = same_study(existing.definition, definition)
+            existing = type(self).open(self.path)
+            diff = same_study(existing.definition, self.definition)
             if diff:
                 raise ValueError(f"{file}: this directory holds another study (field: (existing, given)) {diff}; "
                                  "open it as it is ('lstm-odyssey search run'), or choose another directory")
             return existing
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise ValueError(f"{path}: exists and is not an empty directory (no {STUDY_NAME} in it); "
+        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+            raise ValueError(f"{self.path}: exists and is not an empty directory (no {STUDY_NAME} in it); "
                              "choose a new directory for the study")
-        path.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(definition, indent=1) + "\n"
-        atomic_write(file, lambda handle: handle.write(text), binary=False)
-        return study
+        return None
+
+    def write(self) -> "Study":
+        """Write this (defined) study's ``study.json``, atomically; if the directory holds the same study
+        already, return that one instead (:meth:`existing`)."""
+        existing = self.existing()
+        if existing is not None:
+            return existing
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_definition(self.path / STUDY_NAME, self.definition)
+        return self
 
     @classmethod
     def open(cls, path) -> "Study":
         """The study in directory ``path``; ``ValueError`` naming the file if there is none or it is damaged."""
-        file = Path(path) / STUDY_NAME
-        if not file.is_file():
-            raise ValueError(f"{file}: no study here; create one with 'lstm-odyssey search create {path} "
-                             "--task TASK --trials N'")
-        definition = records.read_json(file)
-        if not isinstance(definition, dict) or definition.get("format") != STUDY_FORMAT:
-            raise ValueError(f"{file}: not a {STUDY_FORMAT} study definition")
-        try:
-            return cls(path, definition)
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{file}: damaged study definition (missing or bad {err})") from err
+        return open_definition(cls, path, STUDY_NAME, STUDY_FORMAT, "study",
+                               f"lstm-odyssey search create {path} --task TASK --trials N")
 
     # ---------------------------------------------------------------------------- trials
     @property
@@ -273,8 +322,15 @@ class Study:
         return [self.trial(i) for i in range(self.size)]
 
     def labels(self, trial: Trial) -> dict:
-        """What a trial's record carries to name its study and place (``record["labels"]``)."""
-        return {"study": self.id, "trial": trial.id, "index": trial.index, "arch": trial.arch, "k": trial.k}
+        """What a trial's record carries to name its study and place (``record["labels"]``), and the
+        study's task options when it has any."""
+        labels = {"study": self.id, "trial": trial.id, "index": trial.index, "arch": trial.arch, "k": trial.k}
+        return {**labels, "task_options": self.task_options} if self.task_options else labels
+
+    def task_data(self, dtype: str):
+        """The task's splits as every trial of this study trains on them: loaded with the study's task
+        options (none: ``load_task(task, dtype, root)``), once per process (:func:`.task_options.load`)."""
+        return options_of_tasks.load(self.task, dtype, self.root, self.task_options)
 
     # ---------------------------------------------------------------------------- state
     def matching_record(self, trial: Trial) -> tuple[dict | None, str | None]:

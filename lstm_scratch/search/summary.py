@@ -1,20 +1,26 @@
-"""What a study has so far, from its trial states: the status table (``lstm-odyssey search status``)
-and the one-row-per-trial DataFrame (``export``, the analysis' input). Read-only."""
+"""What a study has so far, from its trial states: the status table (``lstm-odyssey search status``),
+the one-row-per-trial DataFrame (``export --csv``, the analysis' input) and the published run records
+(``export --records``). Reads the study only."""
 from __future__ import annotations
+
+import gzip
+import json
 
 from .study import STATES
 
 COLUMNS = ("trial", "index", "arch", "k", "task", "protocol", "hidden", "layers", "budget", "lr", "momentum",
            "noise", "nesterov", "clip", "init_scale", "clip_norm", "seed", "outcome", "epochs", "best_epoch",
            "valid_metric", "test_metric", "metric", "synthetic", "n_params", "wall_seconds", "cpu_seconds",
-           "sessions", "host", "error")
+           "sessions", "host", "cpu", "code_version", "error")
 """The DataFrame's columns. ``protocol``: online (the paper's) or jzs; ``layers``, ``init_scale``,
 ``clip_norm``: the trial's (JZS's search dimensions; clip_norm None under online); ``budget``: a jzs
 trial's parameter budget as drawn (N is the largest that fits it), None under online. ``outcome``: the
 record's (finished, early_stopped, diverged, failed), or the trial's state (running, pending) when it
 has none; ``valid_metric`` is the best validation metric (lower is better, but for accuracy: see the
 task's objective, :attr:`Study.objective`); ``metric`` its name; ``synthetic`` whether the data were
-a stand-in; ``error``: the traceback of a failed trial."""
+a stand-in; ``host``, ``cpu`` (model × cores) and ``code_version``: where and with which code the trial
+ran (a report states them: core-hours mean little without the machine); ``error``: the traceback of a
+failed trial."""
 
 
 def _row(study, s) -> dict:
@@ -31,21 +37,54 @@ def _row(study, s) -> dict:
         failure = s.failure or {}
         row.update(outcome=s.state, epochs=None, best_epoch=None, valid_metric=None, test_metric=None,
                    metric=None, synthetic=None, n_params=None, wall_seconds=None, cpu_seconds=None,
-                   sessions=None, host=failure.get("host"), error=failure.get("error"))
+                   sessions=None, host=failure.get("host"), cpu=None, code_version=None,
+                   error=failure.get("error"))
         return row
     task, network, environment = record["task"], record["network"], record["environment"]
     row.update(outcome=record["outcome"], epochs=record["epochs"], best_epoch=record["best_epoch"],
                valid_metric=record["best_valid_metric"], test_metric=record["test_metric"],
                metric=task.get("metric"), synthetic=task.get("synthetic"), n_params=network.get("n_params"),
                wall_seconds=record["wall_seconds"], cpu_seconds=record["cpu_seconds"],
-               sessions=record["sessions"], host=environment.get("host"), error=record["error"])
+               sessions=record["sessions"], host=environment.get("host"), cpu=_cpu(environment),
+               code_version=environment.get("code_version"), error=record["error"])
     return row
+
+
+def _cpu(environment: dict) -> str | None:
+    """"AMD EPYC × 2": the CPU model and the cores the machine had, from a record's environment."""
+    model, cores = environment.get("cpu"), environment.get("cpu_count")
+    return None if model is None else f"{model} × {cores}" if cores else str(model)
 
 
 def dataframe(study, states):
     """One row per trial, in index order, with :data:`COLUMNS`."""
     import pandas as pd
     return pd.DataFrame([_row(study, s) for s in states], columns=list(COLUMNS))
+
+
+TIMING_KEYS = ("seconds", "train_seconds", "valid_seconds")
+"""Per-epoch timings in a record's history, rounded to 0.1 ms when published (see :func:`published_record`)."""
+
+
+def published_record(record: dict) -> dict:
+    """A run record as it is published beside the table: everything the trial wrote (config, task,
+    network, outcome, per-epoch history, CPU and wall time, environment) except that per-epoch timings
+    are rounded to 0.1 ms — clock noise, which gzip cannot compress (it nearly halves the file). Metrics
+    and losses keep every digit. Parameters and checkpoints are never part of a record."""
+    history = record.get("history") or {}
+    rounded = {key: [None if x is None else round(x, 4) for x in values] if key in TIMING_KEYS else values
+               for key, values in history.items()}
+    return {**record, "history": rounded}
+
+
+def records_jsonl_gz(states) -> bytes:
+    """The records of ``states`` that have one (ended trials, diverged and failed included), one JSON
+    object per line in trial order, gzip-compressed with no time stamp in the header — so the same
+    records give the same bytes (a re-export of an unchanged study changes nothing under version control)."""
+    lines = [json.dumps(published_record(s.record), sort_keys=True, separators=(",", ":"), allow_nan=False)
+             for s in sorted(states, key=lambda s: s.trial.index) if s.record is not None]
+    text = "".join(line + "\n" for line in lines)
+    return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
 
 
 def best_of(values, objective):

@@ -6,7 +6,9 @@ Exactly once: the lease keeps a second worker away while one runs the trial (and
 directory lock backs it up); a worker that finds a valid record of the trial returns it without
 training; so a trial is trained to its end by one worker, even when a scheduler starts it twice
 (Dask runs a task again when a worker dies, even one that had finished). The worker that ends it
-appends one ``end`` line to the study's ``events.log``.
+appends one ``end`` line to the study's ``events.log``. A worker whose lease was taken over while it
+was frozen (:class:`.lease.LeaseLost`) stops the trial and writes no record, failure or ``end`` line:
+it publishes only through :meth:`.lease.Lease.publish`.
 """
 from __future__ import annotations
 
@@ -78,7 +80,9 @@ def run_one(study, which, *, threads: int = 1, retry_failed: bool = False) -> di
     unless it has ended or another live worker holds it; return a small summary dict (index, trial,
     state, ran, outcome, valid_metric, test_metric, wall_seconds). A trial that raises ends
     ``failed`` with its traceback (in its record, or in ``failure.json`` if no run could start);
-    ``KeyboardInterrupt`` (and SIGTERM in ``lstm-odyssey search run-trial``) stops it, the checkpoint stays."""
+    ``KeyboardInterrupt`` (and SIGTERM in ``lstm-odyssey search run-trial``) stops it, the checkpoint stays.
+    If another worker takes the lease over meanwhile (this process was frozen past the lease timeout), the
+    trial stops, nothing of it is written, a line on stderr says so, and the summary says not ``ran``."""
     study = study if isinstance(study, Study) else Study.open(study)
     trial = study.trial(which)
     s = study.state(trial)
@@ -88,14 +92,29 @@ def run_one(study, which, *, threads: int = 1, retry_failed: bool = False) -> di
                           labels={"trial": trial.id, **_slurm_element()})
     if held is None:
         return _summary(study.state(trial), ran=False, busy=True)
-    with held:
-        ran = _run_held(study, trial, threads, retry_failed)
+    try:
+        with held:
+            ran = _run_held(study, trial, threads, retry_failed, held.publish)
+    except leases.LeaseLost:
+        _report_lost(study, trial)
+        return _summary(study.state(trial), ran=False)
     return _summary(study.state(trial), ran=ran, busy=ran is None)
 
 
-def _run_held(study: Study, trial, threads: int, retry_failed: bool) -> bool | None:
+def _report_lost(study: Study, trial) -> None:
+    holder = leases.read_lease(trial.path)
+    who = f"process {holder['pid']} on {holder.get('host')}" if holder else "another worker"
+    print(f"trial {trial.id}: process {os.getpid()} on {socket.gethostname()} lost its lease (no heartbeat for "
+          f"over {study.lease_timeout:g} s: frozen, suspended or cut off?) and {who} took the trial over; "
+          "stopped it and discarded its result, nothing written (the checkpoint stays)",
+          file=sys.stderr, flush=True)
+
+
+def _run_held(study: Study, trial, threads: int, retry_failed: bool, publish) -> bool | None:
     """Under the trial's lease: True if this process ran the trial to its end, False if it had
-    ended already, None if a process that ignores leases holds its run directory."""
+    ended already, None if a process that ignores leases holds its run directory. The record or
+    failure note is written through ``publish`` (:meth:`.lease.Lease.publish`: only while the lease is
+    still this process's), the ``end`` line after it."""
     from ..train import run_trial
     s = study.state(trial)                          # another worker may have ended it meanwhile
     if s.record is not None and not (s.state == "failed" and retry_failed):
@@ -105,11 +124,13 @@ def _run_held(study: Study, trial, threads: int, retry_failed: bool) -> bool | N
              "pid": os.getpid()}
     try:
         record = run_trial(trial.config, trial.path, labels=study.labels(trial), root=study.root,
-                           threads=threads, progress=False)
+                           data=study.task_data(trial.config.kernel_dtype), threads=threads, progress=False,
+                           publish=publish)
     except RunLocked:
         return None
     except Exception:
-        write_failure(trial, traceback.format_exc())
+        error = traceback.format_exc()
+        publish(lambda: write_failure(trial, error))
         study.log_event(**event, outcome="failed", sessions=None)
         return True
     (trial.path / FAILURE_NAME).unlink(missing_ok=True)
@@ -123,11 +144,10 @@ def prepare(study) -> dict:
     in the Numba cache the workers read. Returns the seconds taken per step."""
     import time
 
-    from ..datasets import load_task
     from ..parallel import warm_up
     study = study if isinstance(study, Study) else Study.open(study)
     start = time.perf_counter()
-    load_task(study.task, study.trial(0).config.kernel_dtype, study.root)    # mixed: float32 data
+    study.task_data(study.trial(0).config.kernel_dtype)                      # mixed: float32 data
     loaded = time.perf_counter()
     compiled = warm_up(study.archs, study.protocol["dtype"])                 # mixed: float32 kernels
     return {"data_seconds": loaded - start, "compile_seconds": compiled}

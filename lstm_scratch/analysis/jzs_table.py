@@ -1,0 +1,275 @@
+"""JZS's Table 1 from a benchmark directory (:mod:`lstm_scratch.search.benchmark`), ours beside theirs,
+and the answer to their headline question: does LSTM-b close the LSTM–GRU gap?
+
+Rows are JZS's cells (Tanh, LSTM, LSTM-f/-i/-o/-b, GRU, MUT1–3), columns the tasks: best next-symbol
+accuracy on arithmetic, XML and memorisation (higher is better), best test NLL per time step on
+Nottingham and Piano-midi.de (lower is better). A cell's number is the test metric of its trial with the
+best validation metric — the Odyssey analysis' selection (:func:`.stats.best_trials` on
+:func:`.stats.scored`: diverged and failed trials count, with the worst score of their task) — with
+the trials that ended beside it, and JZS's own number where Table 1 has one (:data:`JZS_TABLE1`; their
+third column, PTB, needs an LDC corpus).
+
+The headline question, per task, from those best numbers::
+
+    gap closed = (LSTM-b − LSTM) / (GRU − LSTM)
+
+1: LSTM-b reaches the GRU; 0: no better than LSTM; > 1: beyond the GRU; < 0: worse than LSTM. The ratio
+reads the same for accuracy and NLL; it is defined only where the GRU is better than LSTM (else there
+is no gap to close). JZS's own numbers give 2.5 on arithmetic and 0.54 on XML. A single best trial is
+noisy, so beside it: Welch's t-test on the best 10 % (by validation, test scores) of LSTM-b against LSTM
+and against the GRU (:func:`.stats.compare`), where both sides have at least 2 trials.
+
+``write_jzs_report(DIR, OUT)`` writes OUT/report.md, OUT/index.html (report.py's page machinery),
+OUT/table1.csv (one row per cell and task), OUT/gap.csv and OUT/cost.csv (CPU seconds per trial and
+the core-hours of K trials per cell). A benchmark with fewer trials per cell than its stated budget is
+marked REDUCED, one with trials not yet ended UNFINISHED.
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..variants import JZS_ARCHITECTURES
+from .report import _CSS, _html_table, _md_table, _versions, _write_csv, _write_text
+from .stats import ENDED, best_trials, compare, scored
+from .table import task_info
+
+JZS_TABLE1 = {
+    "arithmetic": {"TANH": 0.295, "LSTM": 0.892, "LSTM-B": 0.902, "GRU": 0.896, "MUT1": 0.921, "MUT2": 0.897,
+                   "MUT3": 0.907},
+    "xml": {"TANH": 0.321, "LSTM": 0.425, "LSTM-B": 0.444, "GRU": 0.460, "MUT1": 0.475, "MUT2": 0.473,
+            "MUT3": 0.465},
+}
+"""JZS Table 1, best next-step accuracy (SPEC §9); they print no LSTM-f/-i/-o row there."""
+LABELS = {"TANH": "Tanh", "LSTM": "LSTM", "LSTM-F": "LSTM-f", "LSTM-I": "LSTM-i", "LSTM-O": "LSTM-o",
+          "LSTM-B": "LSTM-b", "GRU": "GRU", "MUT1": "MUT1", "MUT2": "MUT2", "MUT3": "MUT3"}
+"""Our architecture names → JZS's row labels."""
+COLUMNS = {"arithmetic": "Arithmetic", "xml": "XML", "memorisation": "Memorisation", "nottingham": "Nottingham",
+           "piano_midi": "Piano-midi"}
+"""The table's columns in order (JZS's two, then memorisation and the music sets) and their headings."""
+PROJECTED_TRIALS = (20, 50, 100)
+"""Trials per cell for which the report projects the core-hours of a whole benchmark."""
+
+
+def load_benchmark(path) -> tuple[dict, dict]:
+    """(benchmark definition, {task: (study definition, trial table)}) of the benchmark at ``path``, read
+    from its files (:func:`.table.load` per study)."""
+    from ..search.benchmark import Benchmark
+    from .table import load
+    bench = Benchmark.open(path)
+    return bench.definition, {task: load(bench.study_path(task)) for task in bench.tasks}
+
+
+def _best_cell(group, lower_is_better: bool):
+    """(test score, validation score, trial id) of the trial of ``group`` (scored trials of one cell)
+    with the best validation score."""
+    best = best_trials(group, 1 / len(group), lower_is_better).iloc[0]
+    return float(best["test_score"]), float(best["valid_score"]), best["trial"]
+
+
+def cells(studies: dict) -> pd.DataFrame:
+    """One row per (task, architecture), tasks in :data:`COLUMNS` order, cells in JZS's: ``cell`` (JZS's
+    label), ``expected`` (trials defined), ``ended``, ``pending`` (not ended yet), ``ours`` (test metric of
+    the best trial by validation; NaN before one ended), ``valid`` (its validation metric),
+    ``best_trial``, ``jzs`` (JZS Table 1, NaN where they print none), ``metric``, ``lower_is_better``,
+    ``cpu_seconds`` (mean per ended trial)."""
+    rows = []
+    for task in [t for t in COLUMNS if t in studies] + [t for t in studies if t not in COLUMNS]:
+        definition, df = studies[task]
+        info = task_info(task)
+        lower = info["lower_is_better"]
+        ended = df[df["outcome"].isin(ENDED)]
+        table = scored(ended, lower) if len(ended) else ended
+        for arch in list(definition.get("archs") or JZS_ARCHITECTURES):
+            mine = table[table["arch"] == arch] if len(table) else table
+            ours, valid, trial = _best_cell(mine, lower) if len(mine) else (np.nan, np.nan, None)
+            expected = int(definition.get("trials") or len(df[df["arch"] == arch]))
+            cpu = ended.loc[ended["arch"] == arch, "cpu_seconds"].astype(float)
+            rows.append({"task": task, "arch": arch, "cell": LABELS.get(arch, arch), "expected": expected,
+                         "ended": len(mine), "pending": expected - len(mine), "ours": ours, "valid": valid,
+                         "best_trial": trial, "jzs": JZS_TABLE1.get(task, {}).get(arch, np.nan),
+                         "metric": info["label"], "lower_is_better": lower,
+                         "cpu_seconds": float(cpu.mean()) if len(cpu) else np.nan})
+    return pd.DataFrame(rows)
+
+
+def gap_closed(lstm: float, lstm_b: float, gru: float, lower_is_better: bool) -> float:
+    """(LSTM-b − LSTM) / (GRU − LSTM) (module docstring), NaN unless the GRU is better than LSTM."""
+    values = np.array([lstm, lstm_b, gru], dtype=float)
+    if not np.isfinite(values).all():
+        return np.nan
+    gru_better = gru < lstm if lower_is_better else gru > lstm
+    return float((lstm_b - lstm) / (gru - lstm)) if gru_better else np.nan
+
+
+def _welch(df, arch: str, baseline: str, top: float, alpha: float, lower: bool) -> dict:
+    """Welch's test of ``arch``'s best ``top`` against ``baseline``'s (test scores): {n, diff, p, verdict}."""
+    have = set(df.loc[df["outcome"].isin(ENDED), "arch"])
+    if not {arch, baseline} <= have:
+        return {"n": 0, "diff": np.nan, "p": np.nan, "verdict": "no trials"}
+    rows = compare(df[df["arch"].isin((arch, baseline))], baseline=baseline, top=top, alpha=alpha,
+                   lower_is_better=lower).set_index("arch")
+    n = int(min(rows.loc[arch, "n_best"], rows.loc[baseline, "n_best"]))
+    diff = float(rows.loc[arch, "best10_mean"] - rows.loc[baseline, "best10_mean"])
+    if not np.isfinite(rows.loc[arch, "p"]):
+        return {"n": n, "diff": diff, "p": np.nan,
+                "verdict": f"too few trials (best {top:.0%}: {n} a side, Welch needs 2)"}
+    verdict = rows.loc[arch, "direction"]
+    return {"n": n, "diff": diff, "p": float(rows.loc[arch, "p"]),
+            "verdict": "no significant difference" if verdict == "—" else f"significantly {verdict}"}
+
+
+def headline(table: pd.DataFrame, studies: dict, top: float = 0.10, alpha: float = 0.05) -> pd.DataFrame:
+    """Per task: LSTM, LSTM-b and GRU's best numbers, ``gru_better``, ``gap_closed`` (ours) and
+    ``jzs_gap_closed`` (from JZS Table 1), Welch's p of LSTM-b against LSTM and against GRU on the best
+    ``top`` with their verdicts, and a one-line ``answer``."""
+    rows = []
+    for task, of_task in table.groupby("task", sort=False):
+        best = of_task.set_index("arch")["ours"]
+        lower = bool(of_task["lower_is_better"].iloc[0])
+        lstm, lstm_b, gru = (float(best.get(a, np.nan)) for a in ("LSTM", "LSTM-B", "GRU"))
+        theirs = JZS_TABLE1.get(task, {})
+        closed = gap_closed(lstm, lstm_b, gru, lower)
+        df = studies[task][1]
+        against_lstm = _welch(df, "LSTM-B", "LSTM", top, alpha, lower)
+        against_gru = _welch(df, "LSTM-B", "GRU", top, alpha, lower)
+        if not np.isfinite([lstm, lstm_b, gru]).all():
+            answer = "not yet: LSTM, LSTM-b or GRU has no ended trial"
+        elif not np.isfinite(closed):
+            answer = "no gap here: the GRU is not better than LSTM"
+        elif closed >= 1:
+            answer = f"yes, and more: LSTM-b reaches or passes the GRU ({closed:.0%} of the gap)"
+        elif closed >= 0.5:
+            answer = f"mostly: LSTM-b closes {closed:.0%} of the gap"
+        elif closed > 0:
+            answer = f"partly: LSTM-b closes {closed:.0%} of the gap"
+        else:
+            answer = f"no: LSTM-b is no better than LSTM ({closed:.0%} of the gap)"
+        rows.append({"task": task, "metric": of_task["metric"].iloc[0], "LSTM": lstm, "LSTM-b": lstm_b, "GRU": gru,
+                     "gru_better": bool(np.isfinite(closed)), "gap_closed": closed,
+                     "jzs_gap_closed": gap_closed(theirs.get("LSTM", np.nan), theirs.get("LSTM-B", np.nan),
+                                                  theirs.get("GRU", np.nan), lower),
+                     "n_best": min(against_lstm["n"], against_gru["n"]),
+                     "p_b_vs_lstm": against_lstm["p"], "b_vs_lstm": against_lstm["verdict"],
+                     "p_b_vs_gru": against_gru["p"], "b_vs_gru": against_gru["verdict"], "answer": answer})
+    return pd.DataFrame(rows)
+
+
+def answer(gaps: pd.DataFrame) -> str:
+    """The headline answer over the tasks: how many have a gap, and how much of it LSTM-b closes."""
+    with_gap = gaps[gaps["gru_better"]]
+    if with_gap.empty:
+        return ("No task shows an LSTM–GRU gap in our best trials (or none has ended yet), so there is "
+                "nothing for LSTM-b to close.")
+    closed = with_gap["gap_closed"]
+    parts = ", ".join(f"{t} {c:.0%}" for t, c in zip(with_gap["task"], closed))
+    median = float(closed.median())
+    verdict = ("yes — LSTM-b closes most of the gap (median ≥ 50 %), as JZS found" if median >= 0.5 else
+               "partly — LSTM-b closes less than half of the gap (median)" if median > 0 else
+               "no — LSTM-b does not close the gap")
+    tested = with_gap[np.isfinite(with_gap["p_b_vs_gru"])]
+    welch = (" Welch on the best 10 %: LSTM-b against GRU — " +
+             "; ".join(f"{t}: {v}" for t, v in zip(tested["task"], tested["b_vs_gru"])) + "."
+             if len(tested) else " Too few trials for Welch's test on the best 10 %.")
+    return (f"Does LSTM-b close the LSTM–GRU gap? {verdict}. The GRU beats LSTM on {len(with_gap)} of "
+            f"{len(gaps)} task(s); LSTM-b closes {parts} of it.{welch}")
+
+
+def table1(table: pd.DataFrame) -> pd.DataFrame:
+    """JZS Table 1's layout for the page: a row per cell, per task our number with the trials that ended
+    in brackets, and JZS's beside it for the tasks where they report one."""
+    tasks = list(dict.fromkeys(table["task"]))
+    out = pd.DataFrame({"Cell": [LABELS.get(a, a) for a in dict.fromkeys(table["arch"])]})
+    for task in tasks:
+        of_task = table[table["task"] == task].set_index("cell")
+        digits = 3 if not of_task["lower_is_better"].iloc[0] else 2
+        heading = f"{COLUMNS.get(task, task)} ({'acc' if digits == 3 else 'NLL'})"
+        out[heading] = [("—" if not np.isfinite(of_task.loc[c, "ours"]) else f"{of_task.loc[c, 'ours']:.{digits}f}")
+                        + f" [{of_task.loc[c, 'ended']}]" for c in out["Cell"]]
+        if task in JZS_TABLE1:
+            out[f"{COLUMNS[task]} JZS"] = [f"{of_task.loc[c, 'jzs']:.3f}" if np.isfinite(of_task.loc[c, "jzs"])
+                                           else "—" for c in out["Cell"]]
+    return out
+
+
+def cost(table: pd.DataFrame, archs: int) -> pd.DataFrame:
+    """CPU seconds per trial per task (mean over the cells' ended trials) and the core-hours of
+    :data:`PROJECTED_TRIALS` trials per cell, per task and for the whole benchmark (``archs`` cells)."""
+    per_task = table.groupby("task", sort=False).apply(
+        lambda g: pd.Series({"trials_ended": int(g["ended"].sum()),
+                             "cpu_s_per_trial": float(np.nansum(g["cpu_seconds"] * g["ended"]) / g["ended"].sum())
+                             if g["ended"].sum() else np.nan}), include_groups=False).reset_index()
+    for k in PROJECTED_TRIALS:
+        per_task[f"core_h_K{k}"] = per_task["cpu_s_per_trial"] * archs * k / 3600
+    total = {"task": "benchmark", "trials_ended": int(per_task["trials_ended"].sum()),
+             "cpu_s_per_trial": float(np.nanmean(per_task["cpu_s_per_trial"])),
+             **{f"core_h_K{k}": float(per_task[f"core_h_K{k}"].sum()) for k in PROJECTED_TRIALS}}
+    return pd.concat([per_task, pd.DataFrame([total])], ignore_index=True)
+
+
+def status(definition: dict, table: pd.DataFrame) -> list[str]:
+    """The warnings on the page: REDUCED (fewer trials per cell than the stated budget), UNFINISHED
+    (trials not yet ended)."""
+    out = []
+    full = definition.get("full_trials")
+    if full and definition["trials"] < full:
+        out.append(f"REDUCED: {definition['trials']} trials per cell, fewer than the benchmark's stated budget of "
+                   f"{full}; the numbers are this run's, not a reproduction of JZS's.")
+    pending = int(table["pending"].sum())
+    if pending:
+        out.append(f"UNFINISHED: {pending} of {int(table['expected'].sum())} trials have not ended yet; the "
+                   "numbers may change.")
+    return out
+
+
+def setup_text(definition: dict) -> str:
+    """What the benchmark ran: trials, limits, task options, budget."""
+    options = "; ".join(f"{t}: {', '.join(f'{k}={v}' for k, v in o.items())}"
+                        for t, o in definition["task_options"].items() if o) or "the generators' defaults"
+    return (f"{definition['trials']} trials per cell (stated budget {definition.get('full_trials')}), seed "
+            f"{definition['seed']}, protocol jzs (JZS's minibatch regime and space), at most "
+            f"{definition['max_epochs']} epochs, patience {definition['patience']}, {definition['dtype']}"
+            f"{', space ' + str(definition['space']) if definition.get('space') else ''}; task options: {options}. "
+            "A cell's number is the test metric of its trial with the best validation metric [trials ended]; "
+            "diverged and failed trials count with the worst score of their task.")
+
+
+def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> Path:
+    """Write the report of the benchmark at ``path`` into ``out_dir`` (module docstring); returns the path
+    of index.html. Everything is read and computed before anything is written."""
+    definition, studies = load_benchmark(path)
+    if not 0 < top <= 1:
+        raise ValueError(f"top={top}: the fraction of best trials must be in (0, 1]")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: exists and is not a directory; choose another --out")
+    table = cells(studies)
+    gaps = headline(table, studies, top, alpha)
+    costs = cost(table, len(definition["archs"]))
+    layout, warnings, said = table1(table), status(definition, table), answer(gaps)
+    setup, versions = setup_text(definition), _versions()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_csv(out_dir / "table1.csv", table)
+    _write_csv(out_dir / "gap.csv", gaps)
+    _write_csv(out_dir / "cost.csv", costs)
+    title = "JZS's benchmark: Table 1 and the LSTM-b question"
+    md = [f"# {title}", "", *[f"**{w}**\n" for w in warnings], setup, "", "## Table 1", "", _md_table(layout), "",
+          "## Does LSTM-b close the LSTM–GRU gap?", "", said, "", _md_table(gaps), "",
+          "## Cost (CPU seconds per trial; core-hours of K trials per cell)", "", _md_table(costs), "",
+          "## Versions", "", *[f"- {k}: {v}" for k, v in versions.items()], ""]
+    _write_text(out_dir / "report.md", "\n".join(md))
+    esc = html.escape
+    page = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
+            f"<style>{_CSS}</style></head><body><h1>{esc(title)}</h1>",
+            *[f"<p class='warn'>{esc(w)}</p>" for w in warnings], f"<p>{esc(setup)}</p>",
+            "<h2>Table 1</h2>", layout.to_html(index=False, border=0, escape=True),
+            "<h2>Does LSTM-b close the LSTM–GRU gap?</h2>", f"<p>{esc(said)}</p>", _html_table(gaps),
+            "<h2>Cost (CPU seconds per trial; core-hours of K trials per cell)</h2>", _html_table(costs),
+            "<h2>Versions</h2><ul>", *[f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in versions.items()],
+            "</ul></body></html>"]
+    index = out_dir / "index.html"
+    _write_text(index, "\n".join(page))
+    return index

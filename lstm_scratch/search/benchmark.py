@@ -1,0 +1,170 @@
+"""JZS's benchmark (issue 13): one study of protocol jzs per task over JZS's ten cells, in one directory.
+
+    DIR/
+      benchmark.json      the definition: tasks, trials per cell, seed, training limits, task options
+      arithmetic/ xml/ memorisation/ nottingham/ piano_midi/      one study each (:mod:`.study`)
+
+    lstm-odyssey jzs create DIR --trials 20           # or Benchmark.create("DIR", trials=20)
+    lstm-odyssey jzs run DIR --workers 2               # the same executors as 'search run', study by study
+    lstm-odyssey jzs report DIR --out DIR/report       # JZS Table 1 (lstm_scratch.analysis.jzs_table)
+
+Every study is an ordinary study (``search status``, ``search slurm``, ``search run`` work on each);
+this module only defines them together and runs them in turn. Creating again with the same settings
+resumes (the studies and their trials are kept); other settings are refused.
+
+**Budget.** JZS's Table 1 comes from a search far larger than a CPU can run; ours is :data:`FULL_TRIALS`
+trials per cell (cell = architecture × task), so the comparison of the best 10 % has 10 trials a side;
+a benchmark with fewer is reported as REDUCED. The defaults below size one trial for a CPU
+(:data:`DEFAULTS`; the measured costs are in README "JZS's benchmark").
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from .. import records
+from ..variants import JZS_ARCHITECTURES
+from . import task_options as options_of_tasks
+from .study import Study, open_definition, write_definition
+
+BENCHMARK_FORMAT = "lstm_scratch.jzs_benchmark/1"
+BENCHMARK_NAME = "benchmark.json"
+TASKS = ("arithmetic", "xml", "memorisation", "nottingham", "piano_midi")
+"""JZS Table 1's columns we can run (arithmetic, XML; PTB is licensed), their memorisation task, and the
+two music sets they used to check generalisation (Nottingham, Piano-midi.de)."""
+FULL_TRIALS = 100
+"""The stated budget: trials per cell of a full benchmark (best 10 % = 10 a side in the Welch test)."""
+DEFAULTS = {"max_epochs": 12, "patience": 5,
+            "task_options": {"arithmetic": {"n_train": 1000, "n_valid": 250, "n_test": 250},
+                             "xml": {"n_train": 500, "n_valid": 125, "n_test": 125},
+                             "memorisation": {"n_train": 1000, "n_valid": 250, "n_test": 250}}}
+"""A trial sized for a CPU study: at most 12 epochs, patience 5 (so η is halved at least once, after 3
+epochs without improvement, before a trial stops), and JZS's tasks smaller than their generator's 2000 /
+500 / 500 (the music sets have no size option). Measured on this project's 2-core machine (README "JZS's
+benchmark"): CPU seconds per trial ≈ 4 arithmetic, 6 xml, 3 memorisation, 18 nottingham, 12 piano_midi
+(at the space's mean budget of 39k parameters), so K trials per cell cost ≈ 0.12·K core-hours — 2.4 for
+K = 20 (at most 2.8 if no trial stops early), 12 for :data:`FULL_TRIALS`. At the generators' sizes and
+the protocol's own limits (150 epochs, patience 15) a trial runs at least 16 epochs: ≥ 6.8 core-hours for
+K = 20, up to 64 if trials run all 150 epochs."""
+# The definition: what must match when a benchmark is created again in the same directory.
+DEFINITION = ("format", "tasks", "archs", "trials", "seed", "max_epochs", "patience", "dtype", "space",
+              "task_options")
+
+
+def split_task_options(tasks, options) -> dict[str, list[str]]:
+    """``--task-option`` items for a benchmark → {task: ["NAME=VALUE", …]}: ``TASK.NAME=VALUE`` goes to that
+    task; ``NAME=VALUE`` to every task of ``tasks`` that takes NAME (at least one must). ``options`` may
+    also be such a dict already ({task: {name: value}})."""
+    if isinstance(options, dict):
+        unknown = set(options) - set(tasks)
+        if unknown:
+            raise ValueError(f"task options for {sorted(unknown)}: not a task of this benchmark ({', '.join(tasks)})")
+        return {task: [f"{k}={v}" for k, v in options.get(task, {}).items()] for task in tasks}
+    out = {task: [] for task in tasks}
+    for item in options or ():
+        name, sep, value = str(item).partition("=")
+        task, dot, name = name.strip().rpartition(".")
+        if not sep:
+            raise ValueError(f"task option {item!r}: write NAME=VALUE or TASK.NAME=VALUE, e.g. n_train=500 or "
+                             "xml.n_train=300")
+        if dot:
+            if task not in out:
+                raise ValueError(f"task option {item!r}: {task!r} is not a task of this benchmark "
+                                 f"({', '.join(tasks)})")
+            out[task].append(f"{name}={value}")
+            continue
+        takers = [t for t in tasks if name in options_of_tasks.declared(t)]
+        if not takers:
+            raise ValueError(f"task option {item!r}: no task of this benchmark takes {name!r}; " +
+                             "; ".join(options_of_tasks.describe(t) for t in tasks))
+        for t in takers:
+            out[t].append(f"{name}={value}")
+    return out
+
+
+class Benchmark:
+    """An existing benchmark directory (:meth:`create` makes one, :meth:`open` reads one)."""
+
+    def __init__(self, path, definition: dict):
+        self.path = Path(path)
+        self.definition = definition
+        self.tasks, self.trials = list(definition["tasks"]), definition["trials"]
+
+    @classmethod
+    def create(cls, path, *, trials: int, seed: int = 0, tasks=TASKS, task_options=None,
+               max_epochs: int = DEFAULTS["max_epochs"], patience: int = DEFAULTS["patience"],
+               dtype: str = "float64", space=None, defaults: bool = True) -> "Benchmark":
+        """Define the benchmark in directory ``path`` and write it (``benchmark.json`` and one study per
+        task); everything is checked — every study defined, every directory free or holding the same
+        study — before anything is written. ``task_options``: ``["n_train=500", "xml.n_train=300"]``
+        (:func:`split_task_options`) on top of :data:`DEFAULTS`' sizes (``defaults=False``: the
+        generators' own sizes). ``space`` narrows JZS's space in every study (``"params=20000"``).
+        ``max_epochs``, ``patience``, ``dtype``: every trial's. If ``path`` holds this benchmark already,
+        it is returned (its trials kept)."""
+        path = Path(path)
+        if isinstance(tasks, str):
+            tasks = [t.strip() for t in tasks.split(",") if t.strip()]
+        unknown = [t for t in tasks if t not in TASKS]
+        if not tasks or unknown or len(set(tasks)) != len(tasks):
+            raise ValueError(f"tasks={tasks!r}: choose among {', '.join(TASKS)}, each once")
+        given = split_task_options(tasks, task_options)
+        base = DEFAULTS["task_options"] if defaults else {}
+        options = {task: options_of_tasks.check(task, {**base.get(task, {}),
+                                                       **options_of_tasks.check(task, given[task])})
+                   for task in tasks}
+        studies = {task: Study.define(path / task, task=task, archs="jzs", trials=trials, seed=seed,
+                                      protocol="jzs", max_epochs=max_epochs, patience=patience, dtype=dtype,
+                                      space=space, task_options=options[task]) for task in tasks}
+        definition = {"format": BENCHMARK_FORMAT, "tasks": list(tasks), "archs": list(JZS_ARCHITECTURES),
+                      "trials": trials, "seed": seed, "max_epochs": max_epochs, "patience": patience,
+                      "dtype": dtype, "space": space, "task_options": options,
+                      "full_trials": FULL_TRIALS, "id": uuid.uuid4().hex, "created": records.now()}
+        definition = json.loads(json.dumps(definition))
+        file = path / BENCHMARK_NAME
+        if file.exists():
+            existing = cls.open(path)
+            diff = {k: (existing.definition.get(k), definition[k]) for k in DEFINITION
+                    if existing.definition.get(k) != definition[k]}
+            if diff:
+                raise ValueError(f"{file}: this directory holds another benchmark (field: (existing, given)) "
+                                 f"{diff}; run it as it is ('lstm-odyssey jzs run {path}'), or choose another "
+                                 "directory")
+            definition = existing.definition
+        elif path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise ValueError(f"{path}: exists and is not an empty directory (no {BENCHMARK_NAME} in it); "
+                             "choose a new directory for the benchmark")
+        for study in studies.values():
+            study.existing()                # another study in a task's directory: refused before any write
+        if not file.exists():
+            path.mkdir(parents=True, exist_ok=True)
+            write_definition(file, definition)
+        for study in studies.values():
+            study.write()
+        return cls(path, definition)
+
+    @classmethod
+    def open(cls, path) -> "Benchmark":
+        """The benchmark in directory ``path``; ``ValueError`` naming the file if there is none or it is damaged."""
+        return open_definition(cls, path, BENCHMARK_NAME, BENCHMARK_FORMAT, "benchmark",
+                               f"lstm-odyssey jzs create {path} --trials K")
+
+    def study_path(self, task: str) -> Path:
+        return self.path / task
+
+    def studies(self) -> dict[str, Study]:
+        """{task: its study}, in the benchmark's task order."""
+        return {task: Study.open(self.study_path(task)) for task in self.tasks}
+
+    def run(self, **executor) -> dict:
+        """Run every study's trials not yet ended, one study after the other, on the executor that
+        ``executor`` chooses (:meth:`Study.run`'s arguments: ``workers``, ``scheduler``, ``jobqueue``, …);
+        returns {task: its status}."""
+        return {task: study.run(**executor) for task, study in self.studies().items()}
+
+    def status(self) -> dict:
+        return {task: study.status() for task, study in self.studies().items()}
+
+    def __repr__(self) -> str:
+        return (f"Benchmark({str(self.path)!r}: {', '.join(self.tasks)} × {len(self.definition['archs'])} cells "
+                f"× {self.trials} trials, seed {self.definition['seed']})")

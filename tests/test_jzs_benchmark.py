@@ -1,0 +1,214 @@
+"""JZS's benchmark (issue 13, part 5): loader options of a study (checked, stored, reaching the workers,
+recorded), the reference space of study.json (and old files' ``paper_space``), the benchmark directory,
+and the report in the layout of JZS Table 1 with the LSTM-b question."""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstm_scratch import cli
+from lstm_scratch.analysis import jzs_table
+from lstm_scratch.analysis.report import reductions
+from lstm_scratch.records import read_record
+from lstm_scratch.search import Study
+from lstm_scratch.search.benchmark import BENCHMARK_NAME, Benchmark
+from lstm_scratch.search.space import JZS_SOURCE, PAPER_SOURCE, jzs_space, paper_space
+from lstm_scratch.search.worker import run_one
+from lstm_scratch.variants import JZS_ARCHITECTURES
+
+SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "SPEC.md"
+# Tiny JZS trials: a budget of 1,500 parameters (N ≈ 10), one layer, one epoch.
+TINY = dict(protocol="jzs", space="params=1500,layers=1", max_epochs=1)
+TINY_SIZES = ["n_train=20", "n_valid=10", "n_test=10"]
+
+
+# ------------------------------------------------------------------------------------ task options
+@pytest.mark.parametrize("options, message", [
+    (["n_trian=50"], r"task option 'n_trian': unknown for this task; task 'arithmetic' takes: seed .*n_train "
+                     r"\(default 2000\).*distractor_mean"),
+    (["memorise=3"], r"'memorise': unknown.*takes: .*max_digits"),          # memorisation's, not arithmetic's
+    (["n_train=many"], r"task option n_train='many': give an integer \(default 2000\)"),
+    (["signed_operands=maybe"], r"signed_operands='maybe': give true or false"),
+    (["n_train=0"], r"task 'arithmetic', option\(s\) \{'n_train': 0\}: "
+                    r"JzsSettings: n_train=0 must be an integer ≥ 1"),
+    (["distractor_mean=-1"], r"distractor_mean=-1.0 must be a finite number ≥ 0"),
+    (["n_train"], r"write NAME=VALUE"),
+    (["n_train=5", "n_train=6"], r"'n_train' is given twice"),
+    ({"n_train": 2.5}, r"n_train=2.5: give a value of the type of its default 2000"),
+])
+def test_bad_task_options_are_refused_before_anything_is_written(tmp_path, options, message):
+    with pytest.raises(ValueError, match=message):
+        Study.create(tmp_path / "s", task="arithmetic", archs="LSTM", trials=1, task_options=options, **TINY)
+    assert not (tmp_path / "s").exists()
+
+
+def test_bad_task_options_on_the_command_line_and_in_a_benchmark(tmp_path, capsys):
+    assert cli.main(["search", "create", str(tmp_path / "s"), "--task", "nottingham", "--trials", "1",
+                     "--protocol", "jzs", "--task-option", "n_train=5"]) == 2
+    assert "task option 'n_train': unknown for this task; task 'nottingham' takes no options" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no task of this benchmark takes 'memorise'"):
+        Benchmark.create(tmp_path / "b", trials=1, tasks="arithmetic,xml", task_options=["memorise=3"])
+    with pytest.raises(ValueError, match="'jsb' is not a task of this benchmark"):
+        Benchmark.create(tmp_path / "b", trials=1, task_options=["jsb.n_train=3"])
+    with pytest.raises(ValueError, match="xml_max_steps=0 must be an integer ≥ 1"):       # the last study's error
+        Benchmark.create(tmp_path / "b", trials=1, tasks="arithmetic,xml", task_options=["xml.xml_max_steps=0"])
+    assert not (tmp_path / "s").exists() and not (tmp_path / "b").exists()
+
+
+def test_task_options_are_stored_reach_the_workers_and_are_recorded(tmp_path):
+    path = tmp_path / "s"
+    study = Study.create(path, task="memorisation", archs="LSTM,GRU", trials=1, task_options=
+                         ["n_train=37", "n_valid=11", "n_test=13", "seed=5"], **TINY)
+    saved = json.loads((path / "study.json").read_text())
+    assert saved["task_options"] == {"n_test": 13, "n_train": 37, "n_valid": 11, "seed": 5}
+    assert Study.create(path, task="memorisation", archs="LSTM,GRU", trials=1,            # the same study again
+                        task_options={"seed": 5, "n_train": 37, "n_valid": 11, "n_test": 13}, **TINY).id == study.id
+    with pytest.raises(ValueError, match="another study.*task_options"):
+        Study.create(path, task="memorisation", archs="LSTM,GRU", trials=1, task_options=["n_train=38"], **TINY)
+    study.run(workers=1, progress=False)                   # spawned worker processes load the task themselves
+    for trial in study.trials():
+        record = read_record(trial.path / "record.json")
+        assert record["task"]["sequences"] == {"train": 37, "valid": 11, "test": 13}
+        assert record["labels"]["task_options"] == saved["task_options"]
+        assert record["task"]["source"].endswith("seed 5")
+    plain = Study.create(tmp_path / "plain", task="memorisation", archs="LSTM", trials=1, **TINY)
+    assert plain.definition["task_options"] == {} and "task_options" not in plain.labels(plain.trial(0))
+    assert len(plain.task_data("float64").train.inputs) == 2000          # no options: the generator's sizes
+
+
+# ------------------------------------------------------------------------------------ reference space
+@pytest.mark.parametrize("protocol, space, source", [("online", paper_space("timit_sample"), PAPER_SOURCE),
+                                                     ("jzs", jzs_space("xml"), JZS_SOURCE)])
+def test_old_study_json_with_paper_space_is_still_read(tmp_path, protocol, space, source):
+    task = "timit_sample" if protocol == "online" else "xml"
+    options = dict(task=task, archs="V" if protocol == "online" else "LSTM", trials=1, protocol=protocol,
+                   space="nesterov=true" if protocol == "online" else None)
+    study = Study.create(tmp_path / "s", **options)
+    ranges = {name: dim.describe() for name, dim in space.items()}
+    assert study.reference_space == {"source": source, "dimensions": ranges}
+    file = tmp_path / "s" / "study.json"
+    old = json.loads(file.read_text())
+    old["paper_space"] = old.pop("reference_space")["dimensions"]        # as written before the rename
+    del old["task_options"]
+    file.write_text(json.dumps(old))
+    reopened = Study.open(tmp_path / "s")
+    assert reopened.reference_space == {"source": source, "dimensions": ranges} and reopened.task_options == {}
+    assert Study.create(tmp_path / "s", **options).id == study.id          # still the same study
+    if protocol == "online":                   # the report reads the TIMIT coin from either key
+        assert reductions(old)[-2] == reductions(study.definition)[-2] == \
+            "nesterov fixed at True (paper: one of True, False)"
+
+
+# ------------------------------------------------------------------------------------ the LSTM-b gap
+def test_gap_closed_by_hand():
+    assert jzs_table.gap_closed(0.892, 0.902, 0.896, lower_is_better=False) == pytest.approx(2.5)   # JZS arithmetic
+    assert jzs_table.gap_closed(0.425, 0.444, 0.460, lower_is_better=False) == pytest.approx(19 / 35)
+    assert jzs_table.gap_closed(4.0, 3.5, 3.0, lower_is_better=True) == pytest.approx(0.5)       # NLL: lower
+    assert jzs_table.gap_closed(4.0, 4.2, 3.0, lower_is_better=True) == pytest.approx(-0.2)
+    assert np.isnan(jzs_table.gap_closed(3.0, 3.5, 4.0, lower_is_better=True))       # GRU worse: no gap
+    assert np.isnan(jzs_table.gap_closed(0.5, 0.6, 0.5, lower_is_better=False))
+    assert np.isnan(jzs_table.gap_closed(0.5, np.nan, 0.7, lower_is_better=False))
+
+
+def _hand_study(task, scores: dict, trials: int) -> tuple[dict, pd.DataFrame]:
+    """A study table by hand: trial k of ``arch`` has validation = test = scores[arch] + k·step (k = 0 best)."""
+    lower = task in ("nottingham", "piano_midi")
+    step = 0.001 if lower else -0.001
+    rows = [{"trial": f"{arch}-{k:04d}", "arch": arch, "k": k, "task": task, "outcome": "finished",
+             "valid_metric": value + k * step, "test_metric": value + k * step, "cpu_seconds": 10.0 + k}
+            for arch, value in scores.items() for k in range(trials)]
+    return {"task": task, "archs": list(scores), "trials": trials}, pd.DataFrame(rows)
+
+
+def test_lstm_b_gap_and_welch_on_a_hand_made_table():
+    studies = {"xml": _hand_study("xml", {"LSTM": 0.25, "LSTM-B": 0.375, "GRU": 0.5}, trials=20),
+               "nottingham": _hand_study("nottingham", {"LSTM": 3.0, "LSTM-B": 3.1, "GRU": 3.5}, trials=20),
+               "arithmetic": _hand_study("arithmetic", {"LSTM": 0.9, "LSTM-B": 0.9}, trials=1)}
+    table = jzs_table.cells(studies)
+    assert list(dict.fromkeys(table.task)) == ["arithmetic", "xml", "nottingham"]        # Table 1's order
+    xml = table[table.task == "xml"].set_index("arch")
+    assert xml.loc["GRU", "ours"] == 0.5 and xml.loc["LSTM", "best_trial"] == "LSTM-0000"  # k = 0 is the best
+    assert xml.loc["LSTM", "jzs"] == 0.425 and (xml.ended == 20).all() and (xml.pending == 0).all()
+    gaps = jzs_table.headline(table, studies).set_index("task")
+    assert gaps.loc["xml", "gap_closed"] == 0.5                # (0.375 − 0.25) / (0.5 − 0.25)
+    assert gaps.loc["xml", "jzs_gap_closed"] == pytest.approx(19 / 35)
+    assert gaps.loc["xml", "answer"] == "mostly: LSTM-b closes 50% of the gap"
+    # best 10 % = 2 trials a side: LSTM-b 0.375, 0.374 against GRU 0.5, 0.499 — worse, significantly
+    assert gaps.loc["xml", "n_best"] == 2 and gaps.loc["xml", "b_vs_gru"] == "significantly worse"
+    assert gaps.loc["xml", "b_vs_lstm"] == "significantly better" and gaps.loc["xml", "p_b_vs_gru"] < 1e-3
+    assert not gaps.loc["nottingham", "gru_better"] and np.isnan(gaps.loc["nottingham", "gap_closed"])
+    assert gaps.loc["nottingham", "answer"] == "no gap here: the GRU is not better than LSTM"
+    assert gaps.loc["arithmetic", "answer"].startswith("not yet") and gaps.loc["arithmetic", "n_best"] == 0
+    said = jzs_table.answer(gaps.reset_index())
+    assert "The GRU beats LSTM on 1 of 3 task(s); LSTM-b closes xml 50% of it" in said
+    assert said.startswith("Does LSTM-b close the LSTM–GRU gap? yes") and "xml: significantly worse" in said
+    cost = jzs_table.cost(table, archs=10).set_index("task")
+    assert cost.loc["xml", "cpu_s_per_trial"] == pytest.approx(19.5)             # mean of 10 … 29 s
+    assert cost.loc["xml", "core_h_K20"] == pytest.approx(19.5 * 10 * 20 / 3600)
+    assert cost.loc["benchmark", "core_h_K100"] == pytest.approx(cost.drop("benchmark").core_h_K100.sum())
+
+
+# ------------------------------------------------------------------------------------ Table 1 from a benchmark
+def _spec_table1() -> dict:
+    """JZS Table 1 as SPEC §9 prints it: {row label: (arithmetic, xml)}."""
+    if not SPEC.is_file():
+        pytest.skip(f"{SPEC} not found (clone shared/ beside the repo)")
+    text = SPEC.read_text(encoding="utf-8")
+    line = next(line for line in text.splitlines() if line.startswith("- JZS Table 1"))
+    line += text.split(line, 1)[1].split("\n- ", 1)[0]
+    found = re.findall(r"(Tanh|LSTM-b|LSTM|GRU|MUT\d) (\.\d+) / (\.\d+)", line)
+    return {label: (float(arithmetic), float(xml)) for label, arithmetic, xml in found}
+
+
+def test_table1_of_a_tiny_benchmark(tmp_path, capsys):
+    bench_dir, out = tmp_path / "bench", tmp_path / "report"
+    args = ["jzs", "create", str(bench_dir), "--trials", "1", "--tasks", "arithmetic,xml,memorisation",
+            "--max-epochs", "1", "--space", "params=1500", "--space", "layers=1"]
+    for option in TINY_SIZES:
+        args += ["--task-option", option]
+    assert cli.main(args) == 0
+    bench = Benchmark.open(bench_dir)
+    assert json.loads((bench_dir / BENCHMARK_NAME).read_text())["task_options"]["xml"] == \
+        {"n_test": 10, "n_train": 20, "n_valid": 10}
+    assert cli.main(args) == 0                                                 # again: the same benchmark
+    studies = bench.studies()
+    assert list(studies) == ["arithmetic", "xml", "memorisation"]
+    trials = [(study, t) for study in studies.values() for t in study.trials()]
+    assert len(trials) == 30 and {t.arch for _, t in trials} == set(JZS_ARCHITECTURES)
+    for study, trial in trials[:-1]:                                          # all but one: UNFINISHED
+        assert run_one(study, trial.index)["state"] == "done"
+    assert cli.main(["jzs", "report", str(bench_dir), "--out", str(out)]) == 0
+    assert "UNFINISHED: 1 of 30 trials" in (out / "report.md").read_text()
+    run_one(*trials[-1][:1], trials[-1][1].index)
+    capsys.readouterr()
+    assert cli.main(["jzs", "report", str(bench_dir), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"report: {out / 'index.html'}"
+    md = (out / "report.md").read_text()
+    assert "UNFINISHED" not in md
+    assert "REDUCED: 1 trials per cell, fewer than the benchmark's stated budget of 100" in md
+    assert "| Cell | Arithmetic (acc) | Arithmetic JZS | XML (acc) | XML JZS | Memorisation (acc) |" in md
+    assert "Does LSTM-b close the LSTM–GRU gap?" in md and "<table" in (out / "index.html").read_text()
+    table = pd.read_csv(out / "table1.csv")
+    assert list(table.columns[:4]) == ["task", "arch", "cell", "expected"]
+    assert list(dict.fromkeys(table.task)) == ["arithmetic", "xml", "memorisation"]
+    for task, rows in table.groupby("task"):
+        assert list(rows.cell) == ["Tanh", "LSTM", "LSTM-f", "LSTM-i", "LSTM-o", "LSTM-b", "GRU", "MUT1", "MUT2",
+                                   "MUT3"]
+        assert (rows.ended == 1).all() and rows.ours.between(0, 1).all() and (rows.cpu_seconds > 0).all()
+        frame = studies[task].to_dataframe().set_index("arch")
+        assert list(rows.ours) == list(frame.loc[list(rows.arch), "test_metric"])     # one trial: its test metric
+    spec = _spec_table1()
+    assert len(spec) == 7
+    for label, (arithmetic, xml) in spec.items():
+        row = table[table.cell == label].set_index("task")
+        assert (row.loc["arithmetic", "jzs"], row.loc["xml", "jzs"]) == (arithmetic, xml)
+    assert table[table.task == "memorisation"].jzs.isna().all()
+    assert table[table.cell.isin(["LSTM-f", "LSTM-i", "LSTM-o"])].jzs.isna().all()
+    gap = pd.read_csv(out / "gap.csv")
+    assert list(gap.task) == ["arithmetic", "xml", "memorisation"]
+    assert gap.set_index("task").loc["arithmetic", "jzs_gap_closed"] == pytest.approx(2.5)
+    cost = pd.read_csv(out / "cost.csv")
+    assert list(cost.task) == ["arithmetic", "xml", "memorisation", "benchmark"] and (cost.trials_ended[:3] == 10).all()
