@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # machines) that directory is the mirror standing in for the download URLs.
 export LSTM_SCRATCH_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: demo test bench notebooks install clean jsb-study jsb-publish jsb-report jzs-benchmark
+.PHONY: demo test bench notebooks install clean jsb-study jsb-publish jsb-report jzs-benchmark jzs-publish jzs-report
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,11 +51,19 @@ jsb-report: $(VENV)/.installed ## the JSB report again from the committed table 
 	$(VENV)/bin/lstm-odyssey report $(JSB)/trials.csv --out $(JSB)/report
 
 # JZS's benchmark of issue 13 (five tasks × ten cells, protocol jzs, CPU-sized trials): TRIALS per cell
-# (default 20, ≈ 2.4 core-hours; the stated budget is 100, ≈ 12). Resumable, like jsb-study.
+# (default 20, ≈ 2.4 core-hours; the stated budget is 100, ≈ 12). Resumable, like jsb-study, and published
+# like it: benchmark.json, per task study.json + trials.csv + records.jsonl.gz, and report/.
 JZS := results/jzs-benchmark
-jzs-benchmark: $(VENV)/.installed ## run (or resume) JZS's benchmark, then its Table 1 report
+jzs-benchmark: $(VENV)/.installed ## run (or resume) JZS's benchmark, then publish its tables, records and report
 	$(VENV)/bin/lstm-odyssey jzs create $(JZS) --trials $(or $(TRIALS),20)
 	$(VENV)/bin/lstm-odyssey jzs run $(JZS) $(if $(WORKERS),--workers $(WORKERS),)
+	$(MAKE) jzs-publish
+
+jzs-publish: $(VENV)/.installed ## each study's table and records from its trial directories, then the report
+	$(VENV)/bin/lstm-odyssey jzs export $(JZS)
+	$(MAKE) jzs-report
+
+jzs-report: $(VENV)/.installed ## JZS's Table 1 report again from the committed tables alone (no training, no Numba)
 	$(VENV)/bin/lstm-odyssey jzs report $(JZS) --out $(JZS)/report
 
 clean:

@@ -215,23 +215,8 @@ def _add_search(sub) -> None:
         if args.action == "status":
             print(status_text(study, study.status()))
         elif args.action == "export":
-            from .atomic import atomic_write
-            from .search.summary import dataframe, records_jsonl_gz
-            if not (args.csv or args.records):
-                raise ValueError("search export: nothing to write; give --csv FILE and/or --records FILE.jsonl.gz")
-            if args.records and not args.records.endswith(".jsonl.gz"):
-                raise ValueError(f"search export --records {args.records}: the records file is gzipped JSON "
-                                 "lines; name it *.jsonl.gz")
-            states = study.states()                 # one snapshot for both files
-            if args.csv:
-                frame = dataframe(study, states)
-                atomic_write(args.csv, lambda handle: frame.to_csv(handle, index=False), binary=False)
-                print(f"{len(frame)} trials -> {args.csv}")
-            if args.records:
-                data = records_jsonl_gz(states)
-                atomic_write(args.records, lambda handle: handle.write(data))
-                print(f"{sum(s.record is not None for s in states)} records -> {args.records} "
-                      f"({len(data) / 1e6:.1f} MB)")
+            from .search.summary import published_files, write_published
+            print("\n".join(write_published(published_files(study, csv=args.csv, records=args.records))))
         elif args.action == "slurm":
             from .search.slurm import submit_array
             done = submit_array(study, partition=args.partition, time_limit=args.time, parallel=args.parallel,
@@ -340,6 +325,10 @@ def _add_jzs(sub) -> None:
     _add_executor_options(run)
     status = actions.add_parser("status", help="each study's status table")
     status.add_argument("dir")
+    export = actions.add_parser("export", help="publish: each study's table (trials.csv) and run records "
+                                               "(records.jsonl.gz) beside its study.json, as 'search export' "
+                                               "writes them; 'jzs report' reads them when trials/ is absent")
+    export.add_argument("dir")
     report = actions.add_parser("report", help="JZS Table 1 (ours beside theirs), the LSTM-b question, the cost: "
                                                "OUT/index.html, OUT/report.md, CSV tables")
     report.add_argument("dir")
@@ -347,6 +336,10 @@ def _add_jzs(sub) -> None:
     report.add_argument("--top", type=float, default=0.10, help="fraction of best trials in the Welch tests")
 
     def run_jzs(args) -> int:
+        if args.action == "report":     # reads files only: a published benchmark loads no trainer, no Numba
+            from .analysis.jzs_table import write_jzs_report
+            print(f"report: {write_jzs_report(args.dir, args.out, top=args.top)}")
+            return 0
         from .search.benchmark import Benchmark
         from .search.summary import status_text
         if args.action == "create":
@@ -369,9 +362,10 @@ def _add_jzs(sub) -> None:
         elif args.action == "status":
             bench = Benchmark.open(args.dir)
             print("\n\n".join(status_text(study, study.status()) for study in bench.studies().values()))
-        else:
-            from .analysis.jzs_table import write_jzs_report
-            print(f"report: {write_jzs_report(args.dir, args.out, top=args.top)}")
+        else:                           # export: every study's snapshot and files first, then the writes
+            from .search.summary import published_files, write_published
+            files = [f for study, paths in Benchmark.open(args.dir).exports() for f in published_files(study, **paths)]
+            print("\n".join(write_published(files)))
         return 0
     p.set_defaults(func=run_jzs)
 

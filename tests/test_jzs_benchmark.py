@@ -1,8 +1,11 @@
 """JZS's benchmark (issue 13, part 5): loader options of a study (checked, stored, reaching the workers,
 recorded), the reference space of study.json (and old files' ``paper_space``), the benchmark directory,
-and the report in the layout of JZS Table 1 with the LSTM-b question."""
+the report in the layout of JZS Table 1 with the LSTM-b question, and the published benchmark (``jzs
+export``: the report from its tables alone, the same as from the live one, without Numba)."""
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +215,100 @@ def test_table1_of_a_tiny_benchmark(tmp_path, capsys):
     assert gap.set_index("task").loc["arithmetic", "jzs_gap_closed"] == pytest.approx(2.5)
     cost = pd.read_csv(out / "cost.csv")
     assert list(cost.task) == ["arithmetic", "xml", "memorisation", "benchmark"] and (cost.trials_ended[:3] == 10).all()
+
+
+# ------------------------------------------------------------------------------------ publishing a benchmark
+PUBLISHED_FILES = ("study.json", "trials.csv", "records.jsonl.gz")
+
+
+def _publish_copy(bench_dir: Path, to: Path) -> Path:
+    """Copy what a published benchmark keeps — benchmark.json and each study's study.json, trials.csv,
+    records.jsonl.gz — and nothing else (no trial directories, no events.log)."""
+    to.mkdir()
+    (to / BENCHMARK_NAME).write_bytes((bench_dir / BENCHMARK_NAME).read_bytes())
+    for task in Benchmark.open(bench_dir).tasks:
+        (to / task).mkdir()
+        for name in PUBLISHED_FILES:
+            (to / task / name).write_bytes((bench_dir / task / name).read_bytes())
+    return to
+
+
+def test_a_published_benchmark_reports_the_same_tables_as_the_live_one(tmp_path, capsys):
+    bench_dir = tmp_path / "bench"
+    bench = Benchmark.create(bench_dir, trials=1, tasks="arithmetic", task_options=TINY_SIZES, max_epochs=1,
+                             space="params=1500,layers=1")
+    study = bench.studies()["arithmetic"]
+    for trial in study.trials()[:-1]:                             # one trial left pending: UNFINISHED in both
+        assert run_one(study, trial.index)["state"] == "done"
+    assert cli.main(["jzs", "export", str(tmp_path / "nowhere")]) == 2
+    assert "no benchmark here" in capsys.readouterr().err
+    assert cli.main(["jzs", "export", str(bench_dir)]) == 0
+    said = capsys.readouterr().out
+    assert f"10 trials -> {bench_dir / 'arithmetic' / 'trials.csv'}" in said
+    assert f"9 records -> {bench_dir / 'arithmetic' / 'records.jsonl.gz'}" in said
+    # the same files as 'search export' writes for the study alone: one code path
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    assert cli.main(["search", "export", str(study.path), "--csv", str(alone / "trials.csv"),
+                     "--records", str(alone / "records.jsonl.gz")]) == 0
+    for name in PUBLISHED_FILES[1:]:
+        assert (alone / name).read_bytes() == (study.path / name).read_bytes()
+    assert not list(study.path.glob(".*.part"))                  # atomic writes leave no temporary behind
+
+    published = _publish_copy(bench_dir, tmp_path / "published")
+    reports = {}
+    for name, where in (("live", bench_dir), ("published", published)):
+        reports[name] = tmp_path / f"report-{name}"
+        assert cli.main(["jzs", "report", str(where), "--out", str(reports[name])]) == 0
+    for name in ("table1.csv", "gap.csv", "cost.csv", "report.md"):
+        assert (reports["live"] / name).read_bytes() == (reports["published"] / name).read_bytes(), name
+    table = pd.read_csv(reports["published"] / "table1.csv")
+    assert table.ended.sum() == 9 and table.pending.sum() == 1
+    assert "UNFINISHED: 1 of 10 trials" in (reports["published"] / "report.md").read_text()
+    # exporting the published copy would replace its table with pending trials: refused, nothing written
+    before = (published / "arithmetic" / "trials.csv").read_bytes()
+    assert cli.main(["jzs", "export", str(published)]) == 2
+    assert "a published study" in capsys.readouterr().err
+    assert (published / "arithmetic" / "trials.csv").read_bytes() == before
+
+
+NO_NUMBA = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from lstm_scratch import cli
+assert cli.main(["jzs", "report", sys.argv[2], "--out", sys.argv[3]]) == 0
+assert "numba" not in sys.modules, "reporting a published benchmark loaded Numba"
+print("ok")
+"""
+
+
+def test_a_published_benchmark_is_reported_without_importing_numba(tmp_path):
+    from lstm_scratch.search import benchmark
+    assert (jzs_table.BENCHMARK_NAME, jzs_table.BENCHMARK_FORMAT) == (BENCHMARK_NAME, benchmark.BENCHMARK_FORMAT)
+    bench = Benchmark.create(tmp_path / "bench", trials=4, tasks="xml,nottingham")       # defined, not run
+    for task, scores in (("xml", {"LSTM": 0.25, "LSTM-B": 0.375, "GRU": 0.5}),
+                         ("nottingham", {"LSTM": 3.0, "LSTM-B": 3.1, "GRU": 3.5})):
+        _hand_study(task, scores, trials=4)[1].to_csv(bench.study_path(task) / "trials.csv", index=False)
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-c", NO_NUMBA, str(Path(__file__).parents[1]), str(bench.path), str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr
+    gaps = pd.read_csv(out / "gap.csv").set_index("task")
+    assert gaps.loc["xml", "gap_closed"] == 0.5 and not gaps.loc["nottingham", "gru_better"]
+    table = pd.read_csv(out / "table1.csv")
+    assert (table[table.arch.isin(["LSTM", "LSTM-B", "GRU"])].ended == 4).all()
+    assert (table[~table.arch.isin(["LSTM", "LSTM-B", "GRU"])].ended == 0).all()      # cells the table lacks
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, r"no benchmark here"),
+    ("{", r"cannot read the benchmark definition"),
+    (json.dumps({"format": "lstm_scratch.study/1"}), r"not a lstm_scratch.jzs_benchmark/1 benchmark"),
+    (json.dumps({"format": "lstm_scratch.jzs_benchmark/1", "tasks": ["xml"]}), r"damaged.*missing \['archs'"),
+])
+def test_reporting_a_directory_that_is_not_a_benchmark_is_refused(tmp_path, content, message):
+    if content is not None:
+        (tmp_path / BENCHMARK_NAME).write_text(content)
+    with pytest.raises(ValueError, match=message):
+        jzs_table.write_jzs_report(tmp_path, tmp_path / "report")
+    assert not (tmp_path / "report").exists()

@@ -177,6 +177,9 @@ def test_cli_report_on_a_real_unfinished_study(tmp_path, data_env, capsys):
     code = definition["provenance"]["code_version"]
     assert f"Every trial ran with code {code}." in again
     assert pd.read_csv(tmp_path / "rep3" / "published_counts.csv").equals(pd.read_csv(tmp_path / "rep" / "tiny_counts.csv"))
+    table = (published / "trials.csv").read_bytes()           # exporting the copy would empty its table
+    assert main(["search", "export", str(published), "--csv", str(published / "trials.csv")]) == 2
+    assert "a published study" in capsys.readouterr().err and (published / "trials.csv").read_bytes() == table
 
 
 def test_analysis_needs_no_training_code(tmp_path):

@@ -246,7 +246,7 @@ def test_local_run_then_status_and_export(tmp_path, capsys):
     assert "params" not in gzip.decompress(first).decode().replace('"n_params"', "")
     capsys.readouterr()
     assert cli.main(["search", "export", str(path)]) == 2                                   # nothing asked
-    assert "nothing to write" in capsys.readouterr().err
+    assert "nothing to export" in capsys.readouterr().err
     assert cli.main(["search", "export", str(path), "--records", str(tmp_path / "r.json")]) == 2
     assert "name it *.jsonl.gz" in capsys.readouterr().err and not (tmp_path / "r.json").exists()
     assert cli.main(["search", "run", str(path), "--workers", "2"]) == 0     # nothing left: nothing runs again

@@ -22,11 +22,14 @@ and against the GRU (:func:`.stats.compare`), where both sides have at least 2 t
 ``write_jzs_report(DIR, OUT)`` writes OUT/report.md, OUT/index.html (report.py's page machinery),
 OUT/table1.csv (one row per cell and task), OUT/gap.csv and OUT/cost.csv (CPU seconds per trial and
 the core-hours of K trials per cell). A benchmark with fewer trials per cell than its stated budget is
-marked REDUCED, one with trials not yet ended UNFINISHED.
+marked REDUCED, one with trials not yet ended UNFINISHED. The benchmark is read from its files: a live
+one (the studies' trial directories) or a published one (``jzs export``: each study's ``study.json``
+beside its ``trials.csv``), the same tables from either; a published one loads neither trainer nor Numba.
 """
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +38,7 @@ import pandas as pd
 from ..variants import JZS_ARCHITECTURES
 from .report import _CSS, _html_table, _md_table, _versions, _write_csv, _write_text
 from .stats import ENDED, best_trials, compare, scored
-from .table import task_info
+from .table import load, task_info
 
 JZS_TABLE1 = {
     "arithmetic": {"TANH": 0.295, "LSTM": 0.892, "LSTM-B": 0.902, "GRU": 0.896, "MUT1": 0.921, "MUT2": 0.897,
@@ -52,15 +55,35 @@ COLUMNS = {"arithmetic": "Arithmetic", "xml": "XML", "memorisation": "Memorisati
 """The table's columns in order (JZS's two, then memorisation and the music sets) and their headings."""
 PROJECTED_TRIALS = (20, 50, 100)
 """Trials per cell for which the report projects the core-hours of a whole benchmark."""
+BENCHMARK_NAME, BENCHMARK_FORMAT = "benchmark.json", "lstm_scratch.jzs_benchmark/1"
+""":mod:`lstm_scratch.search.benchmark`'s file and format, not imported from there: importing the search
+package loads the trainer and Numba, which reading a published benchmark must not (a test holds them equal)."""
+REPORTED = ("tasks", "archs", "trials", "seed", "max_epochs", "patience", "dtype", "task_options")
+"""The fields of ``benchmark.json`` the report reads."""
 
 
 def load_benchmark(path) -> tuple[dict, dict]:
-    """(benchmark definition, {task: (study definition, trial table)}) of the benchmark at ``path``, read
-    from its files (:func:`.table.load` per study)."""
-    from ..search.benchmark import Benchmark
-    from .table import load
-    bench = Benchmark.open(path)
-    return bench.definition, {task: load(bench.study_path(task)) for task in bench.tasks}
+    """(benchmark definition, {task: (study definition, trial table)}) of the benchmark at ``path``: its
+    ``benchmark.json``, and per task the study in ``path/TASK`` (:func:`.table.load`: the trial
+    directories if there are any, else the published ``trials.csv``). ``ValueError`` naming the file if
+    ``path`` is not a benchmark."""
+    path = Path(path)
+    file = path / BENCHMARK_NAME
+    if not file.is_file():
+        raise ValueError(f"{file}: no benchmark here (a directory made by 'lstm-odyssey jzs create {path} "
+                         "--trials K', or one published by 'jzs export')")
+    try:
+        definition = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{file}: cannot read the benchmark definition ({type(err).__name__}: {err})") from err
+    if not isinstance(definition, dict) or definition.get("format") != BENCHMARK_FORMAT:
+        raise ValueError(f"{file}: not a {BENCHMARK_FORMAT} benchmark definition")
+    missing = [key for key in REPORTED if key not in definition]
+    tasks = definition.get("tasks")
+    if missing or not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
+        raise ValueError(f"{file}: damaged benchmark definition (missing {missing}, or 'tasks' is not a list of "
+                         f"task names: {tasks!r})")
+    return definition, {task: load(path / task) for task in tasks}
 
 
 def _best_cell(group, lower_is_better: bool):

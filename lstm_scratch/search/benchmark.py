@@ -6,11 +6,17 @@
 
     lstm-odyssey jzs create DIR --trials 20           # or Benchmark.create("DIR", trials=20)
     lstm-odyssey jzs run DIR --workers 2               # the same executors as 'search run', study by study
+    lstm-odyssey jzs export DIR                        # publish: each study's trials.csv + records.jsonl.gz
     lstm-odyssey jzs report DIR --out DIR/report       # JZS Table 1 (lstm_scratch.analysis.jzs_table)
 
 Every study is an ordinary study (``search status``, ``search slurm``, ``search run`` work on each);
 this module only defines them together and runs them in turn. Creating again with the same settings
 resumes (the studies and their trials are kept); other settings are refused.
+
+**Publishing.** ``jzs export`` writes, beside each study's ``study.json``, what ``search export`` writes
+for one study (:data:`.summary.PUBLISHED`): the table, one row per trial, and the run records (no parameters).
+``benchmark.json`` with those three files per task is the published benchmark; the report reads it alone
+when the trial directories (``trials/``, git-ignored) are absent.
 
 **Budget.** JZS's Table 1 comes from a search far larger than a CPU can run; ours is :data:`FULL_TRIALS`
 trials per cell (cell = architecture × task), so the comparison of the best 10 % has 10 trials a side;
@@ -27,6 +33,7 @@ from .. import records
 from ..variants import JZS_ARCHITECTURES
 from . import task_options as options_of_tasks
 from .study import Study, open_definition, write_definition
+from .summary import PUBLISHED
 
 BENCHMARK_FORMAT = "lstm_scratch.jzs_benchmark/1"
 BENCHMARK_NAME = "benchmark.json"
@@ -155,6 +162,12 @@ class Benchmark:
     def studies(self) -> dict[str, Study]:
         """{task: its study}, in the benchmark's task order."""
         return {task: Study.open(self.study_path(task)) for task in self.tasks}
+
+    def exports(self) -> list[tuple[Study, dict[str, Path]]]:
+        """[(each task's study, {"csv": path, "records": path})]: what ``jzs export`` writes where — each
+        study's published files in its own directory (:data:`.summary.PUBLISHED`)."""
+        return [(study, {kind: study.path / name for kind, name in PUBLISHED.items()})
+                for study in self.studies().values()]
 
     def run(self, **executor) -> dict:
         """Run every study's trials not yet ended, one study after the other, on the executor that

@@ -6,7 +6,11 @@ from __future__ import annotations
 import gzip
 import json
 
-from .study import STATES
+from .study import STATES, TRIALS_DIR
+
+PUBLISHED = {"csv": "trials.csv", "records": "records.jsonl.gz"}
+"""A published study's files beside its study.json (results/…): the table, one row per trial, which
+``lstm-odyssey report`` reads when the trial directories are absent, and the run records."""
 
 COLUMNS = ("trial", "index", "arch", "k", "task", "protocol", "hidden", "layers", "budget", "lr", "momentum",
            "noise", "nesterov", "clip", "init_scale", "clip_norm", "seed", "outcome", "epochs", "best_epoch",
@@ -85,6 +89,46 @@ def records_jsonl_gz(states) -> bytes:
              for s in sorted(states, key=lambda s: s.trial.index) if s.record is not None]
     text = "".join(line + "\n" for line in lines)
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+
+
+def published_files(study, csv=None, records=None) -> list[tuple[str, bytes, str]]:
+    """[(path, content, the line saying it was written)] of ``study``'s table (``csv``: :func:`dataframe`)
+    and run records (``records``: :func:`records_jsonl_gz`), computed from one snapshot of its trial
+    states, not written (``search export`` and ``jzs export`` — every study of a benchmark — prepare all
+    their files before :func:`write_published` writes any).
+
+    A study without trial directories but with its table beside study.json is a published copy (a
+    clone of results/): exporting it would replace the table with one of pending trials, so it is refused
+    (``ValueError``) before anything is computed."""
+    if not (csv or records):
+        raise ValueError(f"{study.path}: nothing to export; give a table (--csv FILE) and/or the records "
+                         "(--records FILE.jsonl.gz)")
+    if records and not str(records).endswith(".jsonl.gz"):
+        raise ValueError(f"--records {records}: the records file is gzipped JSON lines; name it *.jsonl.gz")
+    table = study.path / PUBLISHED["csv"]
+    if not (study.path / TRIALS_DIR).is_dir() and table.is_file():
+        raise ValueError(f"{study.path}: a published study (its table {table.name} without the trial "
+                         f"directories {TRIALS_DIR}/); exporting would replace the table with one of pending "
+                         "trials. Export from the directory the study ran in, or report this one as it is "
+                         f"('lstm-odyssey report {table} --out OUT')")
+    states = study.states()
+    files = []
+    if csv:
+        frame = dataframe(study, states)
+        files.append((str(csv), frame.to_csv(index=False).encode("utf-8"), f"{len(frame)} trials -> {csv}"))
+    if records:
+        data = records_jsonl_gz(states)
+        files.append((str(records), data, f"{sum(s.record is not None for s in states)} records -> {records} "
+                                          f"({len(data) / 1e6:.1f} MB)"))
+    return files
+
+
+def write_published(files) -> list[str]:
+    """Write :func:`published_files`' files, each atomically; their lines."""
+    from ..atomic import atomic_write
+    for path, content, _ in files:
+        atomic_write(path, lambda handle: handle.write(content))
+    return [line for _, _, line in files]
 
 
 def best_of(values, objective):
