@@ -177,6 +177,10 @@ def test_cli_report_on_a_real_unfinished_study(tmp_path, data_env, capsys):
     code = definition["provenance"]["code_version"]
     assert f"Every trial ran with code {code}." in again
     assert pd.read_csv(tmp_path / "rep3" / "published_counts.csv").equals(pd.read_csv(tmp_path / "rep" / "tiny_counts.csv"))
+    assert main(["report", str(published / "trials.csv"), "--out", str(tmp_path / "rep4")]) == 0
+    files = sorted(p.relative_to(tmp_path / "rep3") for p in (tmp_path / "rep3").rglob("*") if p.is_file())
+    assert any(f.suffix == ".svg" for f in files)         # the same table, the same bytes: nothing to commit
+    assert all((tmp_path / "rep3" / f).read_bytes() == (tmp_path / "rep4" / f).read_bytes() for f in files)
     table = (published / "trials.csv").read_bytes()           # exporting the copy would empty its table
     assert main(["search", "export", str(published), "--csv", str(published / "trials.csv")]) == 2
     assert "a published study" in capsys.readouterr().err and (published / "trials.csv").read_bytes() == table

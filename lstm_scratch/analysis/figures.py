@@ -30,13 +30,18 @@ FIG4_PARAMETERS = ("lr", "hidden", "noise")
 
 
 def save(fig, stem) -> list[Path]:
-    """Write ``fig`` to ``stem``.png and ``stem``.svg (atomically) and close it; the two paths."""
+    """Write ``fig`` to ``stem``.png and ``stem``.svg (atomically) and close it; the two paths. The same
+    figure gives the same bytes (no date in the metadata, SVG ids from a fixed salt), so a report
+    regenerated from the same table changes nothing under version control."""
+    import matplotlib
     stem = Path(stem)
     paths = []
     for fmt in ("png", "svg"):
         path = stem.with_suffix(f".{fmt}")
-        atomic_write(path, lambda handle, fmt=fmt: fig.savefig(handle, format=fmt, dpi=110,
-                                                               bbox_inches="tight"))
+        metadata = {"Date": None} if fmt == "svg" else {}
+        with matplotlib.rc_context({"svg.hashsalt": "lstm_scratch"}):
+            atomic_write(path, lambda handle, fmt=fmt: fig.savefig(handle, format=fmt, dpi=110, bbox_inches="tight",
+                                                                   metadata=metadata))
         paths.append(path)
     return paths
 
