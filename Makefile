@@ -40,6 +40,9 @@ bench: $(VENV)/.installed     ## the benchmarks, against PyTorch (a benchmark-on
 JSB := results/jsb-study
 jsb-study: $(VENV)/.installed ## run (or resume) the full JSB study, then publish its table, records and report
 	test -f $(JSB)/study.json || $(VENV)/bin/lstm-odyssey search create $(JSB) --task jsb --archs all --trials 200 --seed 0
+	# a clone (or a new machine) has the published records but not the trial directories: put them back
+	if [ ! -d $(JSB)/trials ] && [ -f $(JSB)/records.jsonl.gz ]; then \
+	  $(VENV)/bin/lstm-odyssey search restore $(JSB) --records $(JSB)/records.jsonl.gz; fi
 	$(VENV)/bin/lstm-odyssey search run $(JSB) $(if $(WORKERS),--workers $(WORKERS),)
 	$(MAKE) jsb-publish
 

@@ -135,7 +135,7 @@ def _add_executor_options(run) -> None:
 
 def _add_search(sub) -> None:
     p = sub.add_parser("search", help="the random-search study (SPEC §7): create, run (local cores, Dask, "
-                                      "dask-jobqueue, Slurm arrays), status, export")
+                                      "dask-jobqueue, Slurm arrays), status, export, restore")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="define a study in a new directory (study.json)")
     create.add_argument("study", help="the study directory (shared by every worker)")
@@ -180,6 +180,10 @@ def _add_search(sub) -> None:
     export.add_argument("--csv", help="the table to write (trials.csv beside study.json is what 'report' reads)")
     export.add_argument("--records", help="the records to write, e.g. records.jsonl.gz (per-epoch timings "
                                           "rounded to 0.1 ms)")
+    restore = actions.add_parser("restore", help="put a published records file back into the study's trial "
+                                                 "directories: continue a study whose working files are gone")
+    restore.add_argument("study")
+    restore.add_argument("--records", required=True, help="the published records, e.g. STUDY/records.jsonl.gz")
     slurm = actions.add_parser("slurm", help="submit the trials not yet ended as a Slurm job array")
     slurm.add_argument("study")
     slurm.add_argument("--partition", required=True)
@@ -217,6 +221,11 @@ def _add_search(sub) -> None:
         elif args.action == "export":
             from .search.summary import published_files, write_published
             print("\n".join(write_published(published_files(study, csv=args.csv, records=args.records))))
+        elif args.action == "restore":
+            from .search.summary import restore_published
+            done = restore_published(study, args.records)
+            print(f"{done['restored']} record(s) restored into {study.path}, {done['kept']} trial(s) had theirs; "
+                  f"continue with 'lstm-odyssey search run {args.study}'")
         elif args.action == "slurm":
             from .search.slurm import submit_array
             done = submit_array(study, partition=args.partition, time_limit=args.time, parallel=args.parallel,

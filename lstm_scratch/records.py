@@ -1,7 +1,7 @@
 """The run record: one self-describing JSON object per training run (format ``RECORD_FORMAT``), the
 contract between the trainer, a study and the analysis. This module is its schema: how a record is
 built (:func:`run_record`), written (:func:`write_json`, atomically), read back and checked
-(:func:`read_record`), and shown in one line (:func:`summary_line`). Where records live on disk and
+(:func:`read_record`, :func:`check_record`), and shown in one line (:func:`summary_line`). Where records live on disk and
 what a run directory may hold is :mod:`.rundir`; where the code and machine identity comes from is
 :mod:`.provenance`.
 """
@@ -127,14 +127,17 @@ def check_fields(values: dict, required: dict, optional: dict, damaged, what: st
 
 
 def read_record(path: str | os.PathLike) -> dict:
-    """The run record in ``path``, checked: strict JSON, format ``RECORD_FORMAT``, every required field
-    present with a value of the right kind, ``epochs`` equal to the history's length. A truncated,
-    foreign or corrupt record raises ``ValueError`` naming the file (a study treats it as missing and
-    runs the trial again)."""
+    """The run record in ``path``, checked (:func:`check_record`). A truncated, foreign or corrupt record
+    raises ``ValueError`` naming the file (a study treats it as missing and runs the trial again)."""
+    return check_record(read_json(path), path, "delete it, or its run directory, to run again")
+
+
+def check_record(record, where, remedy: str) -> dict:
+    """``record`` if it is a run record: a JSON object of format ``RECORD_FORMAT``, every required field
+    present with a value of the right kind, ``epochs`` equal to the history's length; else ``ValueError``
+    naming ``where`` (a file, or a line of a published records file) and what to do (``remedy``)."""
     def damaged(problem):
-        return ValueError(f"{path}: {problem}; not a usable run record (delete it, or its run directory, "
-                          "to run again)")
-    record = read_json(path)
+        return ValueError(f"{where}: {problem}; not a usable run record ({remedy})")
     if not isinstance(record, dict):
         raise damaged(f"holds a JSON {type(record).__name__}, not an object")
     if record.get("format") != RECORD_FORMAT:

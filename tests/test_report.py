@@ -181,6 +181,32 @@ def test_cli_report_on_a_real_unfinished_study(tmp_path, data_env, capsys):
     files = sorted(p.relative_to(tmp_path / "rep3") for p in (tmp_path / "rep3").rglob("*") if p.is_file())
     assert any(f.suffix == ".svg" for f in files)         # the same table, the same bytes: nothing to commit
     assert all((tmp_path / "rep3" / f).read_bytes() == (tmp_path / "rep4" / f).read_bytes() for f in files)
+    # a new machine: the published records put back, the study goes on from there (nothing re-run)
+    study_copy = Study.open(published)
+    assert main(["search", "restore", str(published), "--records", str(published / "records.jsonl.gz")]) == 0
+    assert "4 record(s) restored" in capsys.readouterr().out
+    assert [s.state for s in study_copy.states()] == [s.state for s in study.states()]
+    assert [s.record["test_metric"] for s in study_copy.states() if s.record] == \
+           [s.record["test_metric"] for s in study.states() if s.record]
+    assert main(["search", "restore", str(published), "--records", str(published / "records.jsonl.gz")]) == 0
+    assert "0 record(s) restored" in capsys.readouterr().out          # again: each trial keeps its record
+    import shutil
+    shutil.rmtree(published / "trials")
+    # records of another study (another seed: other configurations), or a damaged file: refused, nothing written
+    other = Study.create(tmp_path / "other", task="jsb", archs="V,CIFG", trials=3, seed=1, space="hidden=4",
+                         max_epochs=2, patience=5)
+    assert main(["search", "restore", str(other.path), "--records", str(published / "records.jsonl.gz")]) == 2
+    assert "line 1: the record of 'V-0000' is not trial V-0000" in capsys.readouterr().err
+    (tmp_path / "bad.jsonl.gz").write_bytes(b"not gzip")
+    assert main(["search", "restore", str(other.path), "--records", str(tmp_path / "bad.jsonl.gz")]) == 2
+    assert "cannot read the published records" in capsys.readouterr().err
+    import gzip
+    lines = gzip.decompress((published / "records.jsonl.gz").read_bytes()).splitlines(keepends=True)
+    lines[1] = lines[1].replace(b'"format":"lstm_scratch.run/1"', b'"format":"x"')
+    (tmp_path / "half.jsonl.gz").write_bytes(gzip.compress(b"".join(lines)))
+    assert main(["search", "restore", str(published), "--records", str(tmp_path / "half.jsonl.gz")]) == 2
+    assert "line 2: format 'x'" in capsys.readouterr().err
+    assert not (other.path / "trials").exists() and not (published / "trials").exists()
     table = (published / "trials.csv").read_bytes()           # exporting the copy would empty its table
     assert main(["search", "export", str(published), "--csv", str(published / "trials.csv")]) == 2
     assert "a published study" in capsys.readouterr().err and (published / "trials.csv").read_bytes() == table

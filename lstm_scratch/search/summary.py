@@ -1,10 +1,11 @@
 """What a study has so far, from its trial states: the status table (``lstm-odyssey search status``),
 the one-row-per-trial DataFrame (``export --csv``, the analysis' input) and the published run records
-(``export --records``). Reads the study only."""
+(``export --records``; ``restore`` puts them back into a study's trial directories)."""
 from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 from .study import STATES, TRIALS_DIR
 
@@ -129,6 +130,52 @@ def write_published(files) -> list[str]:
     for path, content, _ in files:
         atomic_write(path, lambda handle: handle.write(content))
     return [line for _, _, line in files]
+
+
+def restore_published(study, path) -> dict:
+    """Put the run records of a published records file (``path``, as :func:`records_jsonl_gz` writes it)
+    back into ``study``'s trial directories, so a study whose working files are gone — a new machine, a
+    wiped scratch disk, a fresh clone of results/ — continues where its records end instead of running
+    those trials again (``lstm-odyssey search restore``).
+
+    Every line must be a valid run record (:func:`lstm_scratch.records.check_record`) whose labels name a
+    trial of this study and whose configuration is that trial's (the test a study applies to every
+    record); otherwise ``ValueError`` naming the line, and nothing is written. A trial that has a valid
+    record already keeps it. The restored records are the published ones: per-epoch timings rounded to
+    0.1 ms, everything else as the trial wrote it. Returns {"restored": n, "kept": n}."""
+    from ..records import check_record, write_json
+    from ..rundir import RECORD_NAME
+    try:
+        lines = gzip.decompress(Path(path).read_bytes()).decode("utf-8").splitlines()
+    except (OSError, EOFError, ValueError) as err:      # gzip.BadGzipFile and UnicodeError are ValueErrors
+        raise ValueError(f"{path}: cannot read the published records ({type(err).__name__}: {err})") from None
+    wanted = []
+    for number, line in enumerate(lines, 1):
+        where = f"{path}, line {number}"
+        try:
+            record = check_record(json.loads(line), where, "export the records again from the study "
+                                                            "that ran them: 'lstm-odyssey search export'")
+        except ValueError as err:
+            raise ValueError(str(err) if str(err).startswith(where) else f"{where}: not JSON ({err})") from None
+        labels = record.get("labels") or {}
+        index = labels.get("index")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < study.size:
+            raise ValueError(f"{where}: labels.index {index!r} is no trial of {study.path} "
+                             f"(0 … {study.size - 1}); restore records into the study they came from")
+        trial = study.trial(index)
+        if labels.get("trial") != trial.id or not trial.config.same_as(record["config"]):
+            raise ValueError(f"{where}: the record of {labels.get('trial')!r} is not trial {trial.id} of "
+                             f"{study.path} (another configuration); restore records into the study they "
+                             "came from")
+        wanted.append((trial, record))
+    kept = 0
+    for trial, record in wanted:
+        if study.matching_record(trial)[0] is not None:
+            kept += 1
+            continue
+        trial.path.mkdir(parents=True, exist_ok=True)
+        write_json(trial.path / RECORD_NAME, record)
+    return {"restored": len(wanted) - kept, "kept": kept}
 
 
 def best_of(values, objective):
