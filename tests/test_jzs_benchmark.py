@@ -312,3 +312,16 @@ def test_reporting_a_directory_that_is_not_a_benchmark_is_refused(tmp_path, cont
     with pytest.raises(ValueError, match=message):
         jzs_table.write_jzs_report(tmp_path, tmp_path / "report")
     assert not (tmp_path / "report").exists()
+
+
+def test_the_report_says_where_a_task_is_not_jzss():
+    """Shorter arithmetic operands than JZS's 8 digits (the benchmark's default: 3) are said beside the
+    table; JZS's own digits are not flagged."""
+    from lstm_scratch.analysis.jzs_table import setup_text
+    base = {"tasks": ["arithmetic", "xml"], "trials": 20, "seed": 0, "max_epochs": 20, "patience": 5,
+            "dtype": "float64", "full_trials": 100}
+    short = setup_text({**base, "task_options": {"arithmetic": {"max_digits": 3}}})
+    assert "Arithmetic is not JZS's task: operands of up to 3 digits (theirs: up to 8)" in short
+    assert "not JZS's task" not in setup_text({**base, "task_options": {"arithmetic": {"max_digits": 8}}})
+    assert "not JZS's task" not in setup_text({**base, "task_options": {}})
+    assert "not JZS's task" not in setup_text({**base, "tasks": ["xml"], "task_options": {"arithmetic": {"max_digits": 3}}})

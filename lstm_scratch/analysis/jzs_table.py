@@ -257,7 +257,18 @@ def setup_text(definition: dict) -> str:
             f"{definition['max_epochs']} epochs, patience {definition['patience']}, {definition['dtype']}"
             f"{', space ' + str(definition['space']) if definition.get('space') else ''}; task options: {options}. "
             "A cell's number is the test metric of its trial with the best validation metric [trials ended]; "
-            "diverged and failed trials count with the worst score of their task.")
+            "diverged and failed trials count with the worst score of their task." + _deviations(definition))
+
+
+def _deviations(definition: dict) -> str:
+    """Where the benchmark's tasks are not JZS's (a sentence, or ""): arithmetic with shorter operands."""
+    from ..datasets.jzs import JzsSettings
+    jzs_digits = JzsSettings().max_digits
+    digits = ((definition.get("task_options") or {}).get("arithmetic") or {}).get("max_digits", jzs_digits)
+    if "arithmetic" not in definition.get("tasks", ()) or digits == jzs_digits:
+        return ""
+    return (f" Arithmetic is not JZS's task: operands of up to {digits} digits (theirs: up to {jzs_digits}), "
+            "so its accuracies are not comparable with their Table 1's.")
 
 
 def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> Path:
