@@ -67,6 +67,50 @@ def test_report_unfinished_study_says_what_is_missing(tmp_path):
     assert "100 of 200 trials ended" in page
 
 
+def test_report_cost_shares_epoch_limit_and_projection(tmp_path):
+    """The Cost section on a hand-made table with known CPU times: V ends 3 of 4 trials (100 + 50 + 30
+    CPU-s; 10, 5 and 3 epochs; one pending), CIFG 2 of 4 (200 + 100 CPU-s, 10 epochs each; two absent);
+    the cap is 10 epochs."""
+    from lstm_scratch.analysis import cost
+    definition = {**make_definition(archs=("V", "CIFG"), trials=4), "name": "priced"}
+    definition["protocol"] = {"max_epochs": 10, "patience": 15}
+    df = make_table(archs=("V", "CIFG"), trials=4, diverged=0, failed=0).iloc[[0, 1, 2, 3, 4, 5]].copy()
+    df["outcome"] = ["finished", "early_stopped", "diverged", "pending", "finished", "finished"]
+    df["cpu_seconds"] = [100.0, 50.0, 30.0, None, 200.0, 100.0]
+    df["wall_seconds"] = [120.0, 60.0, 30.0, None, 200.0, 110.0]
+    df["epochs"] = [10, 5, 3, None, 10, 10]
+    df["hidden"] = [20, 40, 100, 60, 20, 40]
+    df.loc[df["outcome"].isin(["diverged", "pending"]), "test_metric"] = None
+    report(tmp_path, definition, df)
+    table = pd.read_csv(tmp_path / "out" / "priced_cost.csv").set_index("group")
+    assert table.loc[["V", "CIFG", "all"], "ended"].tolist() == [3, 2, 5]
+    assert table.loc[["V", "CIFG", "all"], "missing"].tolist() == [1, 2, 3]
+    assert table.loc["all", "cpu_hours"] == pytest.approx(480 / 3600)
+    assert table.loc[["V", "CIFG"], "cpu_share"].tolist() == pytest.approx([180 / 480, 300 / 480])
+    assert table.loc[["V", "CIFG", "all"], "at_epoch_limit"].tolist() == pytest.approx([1 / 3, 1.0, 3 / 5])
+    assert table.loc[["V", "CIFG", "all"], "cpu_s_per_epoch"].tolist() == pytest.approx([180 / 18, 300 / 20, 480 / 38])
+    assert table.loc[["V", "CIFG"], "cpu_s_per_trial"].tolist() == pytest.approx([60.0, 150.0])
+    # projection: each missing trial at its architecture's mean CPU-s per ended trial
+    assert table.loc[["V", "CIFG", "all"], "projected_cpu_hours"].tolist() == \
+        pytest.approx([(180 + 60) / 3600, (300 + 2 * 150) / 3600, 840 / 3600])
+    # N at the quartiles of the ended trials' N (20, 40, 100, 20, 40): {20} and {40, 100}
+    hidden = table[table["by"] == "hidden"]
+    assert hidden.index.tolist() == ["20", "40–100"] and hidden["ended"].tolist() == [2, 3]
+    assert hidden["cpu_share"].tolist() == pytest.approx([300 / 480, 180 / 480])
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "### Cost" in md and "Total CPU time 0.13 core-hours over 5 ended trial(s)" in md
+    assert ("PROJECTION: the 3 missing trial(s), each at its architecture's mean CPU-s per ended trial, "
+            "would add 0.10 core-hours: 0.23 core-hours for the whole study (projected") in md
+    # an older table without epochs, or a bare table's definition without the cap: it says what it cannot show
+    counts = pd.read_csv(tmp_path / "out" / "priced_counts.csv")
+    older, notes = cost.cost(definition, df.drop(columns=["epochs"]), counts)
+    assert older["at_epoch_limit"].isna().all() and older["cpu_share"].notna().all()
+    assert "Not shown: epochs, the epoch-limit fraction and CPU-s per epoch (the table has no epochs)." \
+        in cost.summary(older, notes)
+    _, notes = cost.cost({"task": "jsb", "trials": 4}, df, counts)
+    assert notes == ["Not shown: the epoch-limit fraction (the study definition gives no max_epochs)."]
+
+
 def test_report_synthetic_stand_in_says_so(tmp_path):
     task = "handwriting_synthetic"
     definition = {**make_definition(task=task), "name": "synthetic"}
@@ -161,6 +205,14 @@ def test_cli_report_on_a_real_unfinished_study(tmp_path, data_env, capsys):
     assert "UNFINISHED: 2 trial(s) missing" in page
     counts = pd.read_csv(tmp_path / "rep" / "tiny_counts.csv").set_index("arch")
     assert counts["missing"].to_dict() == {"V": 1, "CIFG": 1}
+    # the cost: the CPU the 4 trials took, and the 2 missing ones projected at their architecture's mean
+    cost = pd.read_csv(tmp_path / "rep" / "tiny_cost.csv").set_index("group")
+    ended = df[df["outcome"].isin(["finished", "early_stopped", "diverged", "failed"])]
+    assert cost.loc["all", "cpu_hours"] == pytest.approx(ended["cpu_seconds"].sum() / 3600)
+    mean = ended.groupby("arch")["cpu_seconds"].mean()
+    assert cost.loc["all", "projected_cpu_hours"] == pytest.approx((ended["cpu_seconds"].sum() + mean.sum()) / 3600)
+    assert cost.loc[["V", "CIFG"], "at_epoch_limit"].notna().all() and cost.loc["4", "cpu_share"] == 1.0
+    assert "<h3>Cost</h3>" in page and "PROJECTION: the 2 missing trial(s)" in page
     card = pd.read_csv(tmp_path / "rep" / "scorecard.csv").set_index("finding")
     assert card.loc["CIFG not significantly different from V", "verdict"] == "not testable"   # 1 best each
     assert card.loc["η has the largest share of variance", "verdict"] == "not testable"      # 4 trials
@@ -177,6 +229,7 @@ def test_cli_report_on_a_real_unfinished_study(tmp_path, data_env, capsys):
     code = definition["provenance"]["code_version"]
     assert f"Every trial ran with code {code}." in again
     assert pd.read_csv(tmp_path / "rep3" / "published_counts.csv").equals(pd.read_csv(tmp_path / "rep" / "tiny_counts.csv"))
+    assert pd.read_csv(tmp_path / "rep3" / "published_cost.csv").equals(pd.read_csv(tmp_path / "rep" / "tiny_cost.csv"))
     assert main(["report", str(published / "trials.csv"), "--out", str(tmp_path / "rep4")]) == 0
     files = sorted(p.relative_to(tmp_path / "rep3") for p in (tmp_path / "rep3").rglob("*") if p.is_file())
     assert any(f.suffix == ".svg" for f in files)         # the same table, the same bytes: nothing to commit

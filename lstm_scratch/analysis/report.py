@@ -1,11 +1,12 @@
 """The paper's results section for one or more studies: ``write_report(studies, out_dir)`` writes
 
 * ``index.html`` — one self-contained page (figures embedded as base64 PNG): per study its definition,
-  trial counts (finished / early-stopped / diverged / failed / missing), CPU time, the Welch table,
+  trial counts (finished / early-stopped / diverged / failed / missing), CPU time, the **cost** (where
+  the core-hours went, and for an unfinished study their projection: :mod:`.cost`), the Welch table,
   the fANOVA shares, Figures 3–6 and a **scorecard** against the paper's findings; versions at the end;
 * ``report.md`` — the same tables in Markdown, linking the figure files;
 * ``figures/<study>_fig{3,4,5,6}[_<task>].{png,svg}`` and the tables as CSV (``<study>_counts.csv``,
-  ``<study>_comparison.csv``, ``<study>_importance.csv``, ``scorecard.csv``).
+  ``<study>_cost.csv``, ``<study>_comparison.csv``, ``<study>_importance.csv``, ``scorecard.csv``).
 
 Every input is checked before anything is written; each file is written atomically.
 """
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_write
+from . import cost as cost_mod
 from . import importance as imp_mod
 from .stats import ENDED, check_table, compare, scored
 from .table import task_info
@@ -187,7 +189,7 @@ def space_from_definition(definition: dict) -> dict:
 
 
 def analyse(name, definition, df, top=0.10, alpha=0.05, n_trees=64, seed=0) -> dict:
-    """Every table and fANOVA of one study (no files): counts, comparison, per-task importances."""
+    """Every table and fANOVA of one study (no files): counts, cost, comparison, per-task importances."""
     task_names = sorted(df["task"].unique())
     directions = {task_info(t)["lower_is_better"] for t in task_names}
     if len(directions) > 1:
@@ -206,7 +208,9 @@ def analyse(name, definition, df, top=0.10, alpha=0.05, n_trees=64, seed=0) -> d
     cards = [scorecard(t, comparison[comparison["task"] == t], importances.get((t, "pooled")), lower_is_better)
              for t in task_names]
     count = counts(definition, df)
+    cost, cost_notes = cost_mod.cost(definition, df, count)
     return {"name": name, "definition": definition, "df": df, "tasks": task_names, "counts": count,
+            "cost": cost, "cost_summary": cost_mod.summary(cost, cost_notes),
             "comparison": comparison, "importances": importances, "times": times,
             "importance_table": imp_mod.importance_table(importances),
             "scorecard": pd.concat(cards, ignore_index=True), "lower_is_better": lower_is_better,
@@ -316,7 +320,7 @@ def write_report(studies, out_dir, top: float = 0.10, alpha: float = 0.05, n_tre
     fig_dir.mkdir(parents=True, exist_ok=True)
     for study in analysed:
         study["figures"] = _figures(study, fig_dir)
-        for what in ("counts", "comparison", "importance_table"):
+        for what in ("counts", "cost", "comparison", "importance_table"):
             _write_csv(out_dir / f"{study['name']}_{what.replace('_table', '')}.csv", study[what])
     _write_csv(out_dir / "scorecard.csv",
                pd.concat([s["scorecard"].assign(study=s["name"]) for s in analysed], ignore_index=True))
@@ -404,6 +408,7 @@ def _markdown(analysed, settings, versions, out_dir: Path) -> str:
             lines += [f"**{_reduced(s)}**", ""]
         lines += ["### Scorecard against the paper", "", _md_table(s["scorecard"]), "",
                   "### Trials", "", _md_table(s["counts"]), "",
+                  "### Cost", "", s["cost_summary"], "", *[_md_table(t) + "\n" for t in cost_mod.tables(s["cost"])],
                   "### Architectures against vanilla (Welch)", "", _md_table(s["comparison"]), ""]
         table = s["importance_table"]
         if len(table):
@@ -442,6 +447,7 @@ def _html(analysed, settings, versions, out_dir: Path) -> str:
                   f"<p class='warn'>{esc(_reduced(s))}</p>" if _reduced(s) else "",
                   "<h3>Scorecard against the paper</h3>", _html_table(s["scorecard"]),
                   "<h3>Trials</h3>", _html_table(s["counts"]),
+                  "<h3>Cost</h3>", f"<p>{esc(s['cost_summary'])}</p>", *map(_html_table, cost_mod.tables(s["cost"])),
                   "<h3>Architectures against vanilla (Welch)</h3>", _html_table(s["comparison"])]
         table = s["importance_table"]
         if len(table):
