@@ -54,11 +54,14 @@ jsb-report: $(VENV)/.installed ## the JSB report again from the committed table 
 	$(VENV)/bin/lstm-odyssey report $(JSB)/trials.csv --out $(JSB)/report
 
 # JZS's benchmark of issue 13 (five tasks × ten cells, protocol jzs, CPU-sized trials): TRIALS per cell
-# (default 20, ≈ 2.4 core-hours; the stated budget is 100, ≈ 12). Resumable, like jsb-study, and published
+# (default 20, ≤ 9 core-hours; the stated budget is 100, ≤ 45). Resumable, like jsb-study, and published
 # like it: benchmark.json, per task study.json + trials.csv + records.jsonl.gz, and report/.
 JZS := results/jzs-benchmark
 jzs-benchmark: $(VENV)/.installed ## run (or resume) JZS's benchmark, then publish its tables, records and report
 	$(VENV)/bin/lstm-odyssey jzs create $(JZS) --trials $(or $(TRIALS),20)
+	# a clone has each study's published records but not its trial directories: put them back
+	for study in $(JZS)/*/; do if [ ! -d $${study}trials ] && [ -f $${study}records.jsonl.gz ]; then \
+	  $(VENV)/bin/lstm-odyssey search restore $$study --records $${study}records.jsonl.gz || exit 1; fi; done
 	$(VENV)/bin/lstm-odyssey jzs run $(JZS) $(if $(WORKERS),--workers $(WORKERS),)
 	$(MAKE) jzs-publish
 

@@ -154,6 +154,15 @@ def test_lstm_b_gap_and_welch_on_a_hand_made_table():
     assert cost.loc["benchmark", "core_h_K100"] == pytest.approx(cost.drop("benchmark").core_h_K100.sum())
 
 
+def test_the_answer_names_the_fraction_its_welch_tests_used():
+    """``jzs report --top 0.2`` compares the best 20 %: the headline sentence says so, not "10 %"."""
+    studies = {"xml": _hand_study("xml", {"LSTM": 0.25, "LSTM-B": 0.375, "GRU": 0.5}, trials=20)}
+    table = jzs_table.cells(studies)
+    assert "Welch on the best 10 %: " in jzs_table.answer(jzs_table.headline(table, studies))
+    said = jzs_table.answer(jzs_table.headline(table, studies, top=0.2), top=0.2)
+    assert "Welch on the best 20 %: " in said and "10 %" not in said
+
+
 # ------------------------------------------------------------------------------------ Table 1 from a benchmark
 def _spec_table1() -> dict:
     """JZS Table 1 as SPEC §9 prints it: {row label: (arithmetic, xml)}."""

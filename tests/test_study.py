@@ -257,6 +257,39 @@ def test_local_run_then_status_and_export(tmp_path, capsys):
     assert "4/4" in bar and "failed=0" in bar and "best=" in bar and "best=-" not in bar
 
 
+def test_restoring_a_corrupt_records_file_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
+    """A records file whose gzip header is fine but whose deflate stream is damaged makes zlib raise
+    zlib.error (neither OSError nor ValueError): still the one-line error, nothing written."""
+    import gzip
+    study = tiny_study(tmp_path / "s", trials=1)
+    data = bytearray(gzip.compress(b'{"format": "lstm_scratch.run/1"}\n' * 50, mtime=0))
+    data[10] ^= 0xFF                                   # the first byte of the deflate stream: bad block type
+    (tmp_path / "bad.jsonl.gz").write_bytes(bytes(data))
+    assert cli.main(["search", "restore", str(study.path), "--records", str(tmp_path / "bad.jsonl.gz")]) == 2
+    assert "cannot read the published records (error: " in capsys.readouterr().err
+    assert not (study.path / "trials").exists()
+
+
+def test_restoring_two_records_of_one_trial_is_refused_and_writes_nothing(tmp_path, capsys):
+    """Two exports concatenated (one valid gzip file) hold each trial twice: refused, not the last one kept."""
+    from lstm_scratch.search.summary import records_jsonl_gz
+    study = tiny_study(tmp_path / "s", archs="V", trials=1, max_epochs=1)
+    run_one(study, 0)
+    once = records_jsonl_gz(study.states())
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "study.json").write_bytes((study.path / "study.json").read_bytes())
+    (tmp_path / "twice.jsonl.gz").write_bytes(once + once)
+    assert cli.main(["search", "restore", str(copy), "--records", str(tmp_path / "twice.jsonl.gz")]) == 2
+    assert "line 2: a second record of trial V-0000 (the first is on line 1)" in capsys.readouterr().err
+    assert not (copy / "trials").exists()
+    (tmp_path / "once.jsonl.gz").write_bytes(once)                  # a worker holds the trial: refused
+    write_lease(Study.open(copy).trial(0), host="elsewhere", pid=1)
+    assert cli.main(["search", "restore", str(copy), "--records", str(tmp_path / "once.jsonl.gz")]) == 2
+    assert "trial V-0000 is running (process 1 on elsewhere)" in capsys.readouterr().err
+    assert not (copy / "trials" / "V-0000" / RECORD_NAME).exists()
+
+
 def test_local_executor_reruns_the_trial_of_a_sigkilled_child(tmp_path):
     study = tiny_study(tmp_path / "s", max_epochs=KILLABLE_EPOCHS, trials=2)
     result = {}

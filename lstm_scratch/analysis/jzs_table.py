@@ -181,8 +181,9 @@ def headline(table: pd.DataFrame, studies: dict, top: float = 0.10, alpha: float
     return pd.DataFrame(rows)
 
 
-def answer(gaps: pd.DataFrame) -> str:
-    """The headline answer over the tasks: how many have a gap, and how much of it LSTM-b closes."""
+def answer(gaps: pd.DataFrame, top: float = 0.10) -> str:
+    """The headline answer over the tasks: how many have a gap, and how much of it LSTM-b closes
+    (``top``: the fraction of best trials :func:`headline`'s Welch tests compared)."""
     with_gap = gaps[gaps["gru_better"]]
     if with_gap.empty:
         return ("No task shows an LSTM–GRU gap in our best trials (or none has ended yet), so there is "
@@ -194,9 +195,10 @@ def answer(gaps: pd.DataFrame) -> str:
                "partly — LSTM-b closes less than half of the gap (median)" if median > 0 else
                "no — LSTM-b does not close the gap")
     tested = with_gap[np.isfinite(with_gap["p_b_vs_gru"])]
-    welch = (" Welch on the best 10 %: LSTM-b against GRU — " +
+    best = f"best {top * 100:g} %"
+    welch = (f" Welch on the {best}: LSTM-b against GRU — " +
              "; ".join(f"{t}: {v}" for t, v in zip(tested["task"], tested["b_vs_gru"])) + "."
-             if len(tested) else " Too few trials for Welch's test on the best 10 %.")
+             if len(tested) else f" Too few trials for Welch's test on the {best}.")
     return (f"Does LSTM-b close the LSTM–GRU gap? {verdict}. The GRU beats LSTM on {len(with_gap)} of "
             f"{len(gaps)} task(s); LSTM-b closes {parts} of it.{welch}")
 
@@ -283,7 +285,7 @@ def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> P
     table = cells(studies)
     gaps = headline(table, studies, top, alpha)
     costs = cost(table, len(definition["archs"]))
-    layout, warnings, said = table1(table), status(definition, table), answer(gaps)
+    layout, warnings, said = table1(table), status(definition, table), answer(gaps, top)
     setup, versions = setup_text(definition), _versions()
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_csv(out_dir / "table1.csv", table)

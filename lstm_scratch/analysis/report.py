@@ -275,14 +275,15 @@ def _write_csv(path: Path, frame) -> None:
 
 
 def _machines(df) -> str:
-    """" Ran on AMD EPYC × 2 (1 host); every trial with code git:…." — from the table's ``cpu``,
-    ``host`` and ``code_version`` columns when it has them (tables exported before they existed do not)."""
+    """The machines and code the trials ran on (" Ran on AMD EPYC × 2 (1 host). Every trial ran with code
+    git:…."), from the table's ``cpu``, ``host`` and ``code_version`` columns when it has them (tables
+    exported before they existed do not)."""
     def distinct(column):
         return sorted(df[column].dropna().astype(str).unique()) if column in df.columns else []
     cpus, hosts, codes = distinct("cpu"), distinct("host"), distinct("code_version")
     text = ""
     if cpus:
-        text += f" Ran on {', '.join(cpus)} ({len(hosts)} host{'s' if len(hosts) != 1 else ''})."
+        text += f" Ran on {', '.join(cpus)}" + (f" ({len(hosts)} host{'s' if len(hosts) != 1 else ''})." if hosts else ".")
     if len(codes) == 1:
         text += f" Every trial ran with code {codes[0]}."
     elif codes:

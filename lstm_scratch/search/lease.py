@@ -127,7 +127,6 @@ class Lease:
         self.dir, self.heartbeat = Path(trial_dir), float(heartbeat)
         self.content = {"host": socket.gethostname(), "pid": os.getpid(), "token": secrets.token_hex(8),
                         "acquired": time.time(), "heartbeat": time.time(), **labels}
-        self.lost = False               # set when another worker took the lease over (we were deemed dead)
         # The thread running the trial (the one that took the lease); None once it published. Read and
         # cleared only under the lease's lock, so an interruption and a publication never cross.
         self._runner = threading.get_ident()
@@ -157,7 +156,6 @@ class Lease:
     def _lose(self) -> None:
         """Under the lease's lock, another worker's lease found: stop the trial (its result would not be
         ours to publish)."""
-        self.lost = True
         if self._runner is not None:
             _raise_in(self._runner, LeaseLost)
 
@@ -167,7 +165,6 @@ class Lease:
         write nothing. After it, the trial thread is no longer interrupted: its result is out."""
         with _critical(self.dir):
             if not self._ours():
-                self.lost = True
                 raise LeaseLost(f"{self.dir}: the lease was taken over by another worker")
             write()
             self._runner = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 
 from .study import STATES, TRIALS_DIR
@@ -56,7 +57,7 @@ def _row(study, s) -> dict:
 
 
 def _cpu(environment: dict) -> str | None:
-    """"AMD EPYC × 2": the CPU model and the cores the machine had, from a record's environment."""
+    """The CPU model and the cores the machine had ("AMD EPYC × 2"), from a record's environment."""
     model, cores = environment.get("cpu"), environment.get("cpu_count")
     return None if model is None else f"{model} × {cores}" if cores else str(model)
 
@@ -140,16 +141,19 @@ def restore_published(study, path) -> dict:
 
     Every line must be a valid run record (:func:`lstm_scratch.records.check_record`) whose labels name a
     trial of this study and whose configuration is that trial's (the test a study applies to every
-    record); otherwise ``ValueError`` naming the line, and nothing is written. A trial that has a valid
+    record), each trial once; otherwise ``ValueError`` naming the line, and nothing is written. A trial that has a valid
     record already keeps it. The restored records are the published ones: per-epoch timings rounded to
-    0.1 ms, everything else as the trial wrote it. Returns {"restored": n, "kept": n}."""
+    0.1 ms, everything else as the trial wrote it. Restoring while the study runs is refused if a worker
+    holds one of the trials to restore (checked before writing; a worker starting in the moment between
+    would write a record of the same configuration). Returns {"restored": n, "kept": n}."""
     from ..records import check_record, write_json
     from ..rundir import RECORD_NAME
     try:
         lines = gzip.decompress(Path(path).read_bytes()).decode("utf-8").splitlines()
-    except (OSError, EOFError, ValueError) as err:      # gzip.BadGzipFile and UnicodeError are ValueErrors
+    # gzip.BadGzipFile is an OSError, UnicodeError a ValueError; a damaged deflate stream raises zlib.error
+    except (OSError, EOFError, ValueError, zlib.error) as err:
         raise ValueError(f"{path}: cannot read the published records ({type(err).__name__}: {err})") from None
-    wanted = []
+    wanted, seen = [], {}           # seen: trial index -> the line of its record
     for number, line in enumerate(lines, 1):
         where = f"{path}, line {number}"
         try:
@@ -167,15 +171,22 @@ def restore_published(study, path) -> dict:
             raise ValueError(f"{where}: the record of {labels.get('trial')!r} is not trial {trial.id} of "
                              f"{study.path} (another configuration); restore records into the study they "
                              "came from")
+        if index in seen:           # e.g. two exports concatenated (cat a.gz b.gz is one valid gzip file)
+            raise ValueError(f"{where}: a second record of trial {trial.id} (the first is on line {seen[index]}); "
+                             "restore a records file as 'lstm-odyssey search export' wrote it")
+        seen[index] = number
         wanted.append((trial, record))
-    kept = 0
-    for trial, record in wanted:
-        if study.matching_record(trial)[0] is not None:
-            kept += 1
-            continue
+    from .lease import live_lease
+    missing = [(trial, record) for trial, record in wanted if study.matching_record(trial)[0] is None]
+    for trial, _ in missing:          # a worker running a trial writes its own record: stop the study first
+        holder = live_lease(trial.path, study.lease_timeout)
+        if holder is not None:
+            raise ValueError(f"{study.path}: trial {trial.id} is running (process {holder.get('pid')} on "
+                             f"{holder.get('host')}); stop the study's workers before restoring records into it")
+    for trial, record in missing:
         trial.path.mkdir(parents=True, exist_ok=True)
         write_json(trial.path / RECORD_NAME, record)
-    return {"restored": len(wanted) - kept, "kept": kept}
+    return {"restored": len(missing), "kept": len(wanted) - len(missing)}
 
 
 def best_of(values, objective):
