@@ -28,11 +28,16 @@ DEAD_WRITER_GRACE_S = 60
 _HOST = socket.gethostname()
 
 
-def atomic_write(path: str | os.PathLike, write, *, binary: bool = True, verify=None) -> None:
+def atomic_write(path: str | os.PathLike, write, *, binary: bool = True, verify=None,
+                 exclusive: bool = False) -> None:
     """Call ``write(handle)`` on a temporary file beside ``path``; then ``verify(temporary_path)`` if
     given (raise to refuse the file); then rename it onto ``path``. The file gets mode 0o644 (mkstemp
     makes it private; results and caches are meant to be shared). Afterwards, stale temporaries of
-    killed writes of ``path`` are removed (see the module docstring)."""
+    killed writes of ``path`` are removed (see the module docstring).
+
+    ``exclusive``: create ``path`` only if it does not exist — a hard link instead of the rename, which
+    the file system makes atomic, so of two processes creating the same file at once exactly one
+    succeeds; the other gets ``FileExistsError`` and has written nothing."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}@{_HOST}.", suffix=".part", dir=path.parent)
     try:
@@ -41,7 +46,11 @@ def atomic_write(path: str | os.PathLike, write, *, binary: bool = True, verify=
             write(handle)
         if verify is not None:
             verify(Path(tmp))
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

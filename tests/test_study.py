@@ -432,3 +432,28 @@ def test_workers_that_cannot_start_stop_the_driver_with_a_message(tmp_path):
     assert done.returncode != 0
     assert "ended 3 times in a row before running any trial" in done.stderr
     assert [s.state for s in study.states()] == ["pending", "pending"]
+
+
+def test_two_processes_creating_one_study_at_once_agree_on_it(tmp_path, monkeypatch):
+    """Both saw an empty directory; the one that writes second must not replace the first's study.json
+    (another id: the first's workers would label records of a study that no longer exists) — it gets the
+    winner's study. Another definition in the same race is refused."""
+    from lstm_scratch.search.study import STUDY_NAME, write_definition
+    first = Study.create(tmp_path / "s", task="jsb", archs="V", trials=2, space="hidden=4", seed=0)
+    file = tmp_path / "s" / STUDY_NAME
+    before = file.read_bytes()
+    assert write_definition(file, {"format": "anything"}) is False and file.read_bytes() == before
+    late = Study.define(tmp_path / "s", task="jsb", archs="V", trials=2, space="hidden=4", seed=0)
+    seen, real = [], Study.existing
+
+    def blind_first_look(self):                          # the first look finds nothing, later ones the file
+        seen.append(self)
+        return None if len(seen) == 1 else real(self)
+    monkeypatch.setattr(Study, "existing", blind_first_look)
+    won = late.write()                                   # its first look found nothing: the race
+    assert won.id == first.id != late.id and file.read_bytes() == before
+    other = Study.define(tmp_path / "s", task="jsb", archs="V", trials=3, space="hidden=4", seed=0)
+    seen.clear()
+    with pytest.raises(ValueError, match="holds another study"):
+        other.write()
+    assert file.read_bytes() == before and not [p for p in (tmp_path / "s").iterdir() if p.name.endswith(".part")]

@@ -153,7 +153,10 @@ class Benchmark:
             study.existing()                # another study in a task's directory: refused before any write
         if not file.exists():
             path.mkdir(parents=True, exist_ok=True)
-            write_definition(file, definition)
+            if not write_definition(file, definition):      # another process created it a moment ago
+                return cls.create(path, trials=trials, seed=seed, tasks=tasks, task_options=task_options,
+                                  dtype=dtype, space=space, defaults=defaults, max_epochs=max_epochs,
+                                  patience=patience)
         for study in studies.values():
             study.write()
         return cls(path, definition)

@@ -133,10 +133,16 @@ def open_definition(cls, path, name: str, fmt: str, what: str, create: str):
         raise ValueError(f"{file}: damaged {what} definition (missing or bad {err})") from err
 
 
-def write_definition(file: Path, definition: dict) -> None:
-    """A definition as indented JSON, written atomically."""
+def write_definition(file: Path, definition: dict) -> bool:
+    """Create ``file`` holding a definition as indented JSON, atomically and only if it does not exist:
+    of two processes creating the same study at once exactly one writes it (True); the other gets False
+    and has written nothing (it then reads the winner's)."""
     text = json.dumps(definition, indent=1) + "\n"
-    atomic_write(file, lambda handle: handle.write(text), binary=False)
+    try:
+        atomic_write(file, lambda handle: handle.write(text), binary=False, exclusive=True)
+    except FileExistsError:
+        return False
+    return True
 
 
 class Study:
@@ -263,12 +269,14 @@ class Study:
 
     def write(self) -> "Study":
         """Write this (defined) study's ``study.json``, atomically; if the directory holds the same study
-        already, return that one instead (:meth:`existing`)."""
+        already — also one another process created at the same moment — return that one instead
+        (:meth:`existing`)."""
         existing = self.existing()
         if existing is not None:
             return existing
         self.path.mkdir(parents=True, exist_ok=True)
-        write_definition(self.path / STUDY_NAME, self.definition)
+        if not write_definition(self.path / STUDY_NAME, self.definition):
+            return self.existing()              # another process created it a moment ago: theirs, if the same
         return self
 
     @classmethod
