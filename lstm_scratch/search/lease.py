@@ -17,7 +17,10 @@ find on waking that another worker took its lease over. It must then publish not
 sees the foreign lease and raises :class:`LeaseLost` in the thread running the trial (at its next
 Python instruction), and :meth:`Lease.publish` writes a result only after checking, under the lock,
 that the lease is still its own — a takeover needs that lock too, so the check cannot go stale before
-the write ends.
+the write ends. (The interruption lands at whatever Python instruction the thread runs next — almost
+always the return from a compiled kernel, but it could be a ``finally`` clause, whose rest it would skip:
+a lock or file it was to release may then stay held until the process exits. No wrong record can result;
+:meth:`Lease.publish` still guards the write.)
 """
 from __future__ import annotations
 
