@@ -24,12 +24,13 @@ pytestmark = pytest.mark.usefixtures("search_env")
 def start(tmp_path, name, *args, background=True):
     """``lstm-odyssey ARGS`` in a new process group, output to files; ``background``: started the way a
     non-interactive shell starts a background job (SIGINT ignored, so only SIGTERM or SIGKILL reach it),
-    else as from a terminal (Ctrl-C sends SIGINT to the group)."""
-    ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
+    else as from a terminal (Ctrl-C sends SIGINT to the group). Set either way: pytest itself may run
+    as a background job and hand its children an ignored SIGINT."""
+    sigint = signal.SIG_IGN if background else signal.SIG_DFL
     out, err = (open(tmp_path / f"{name}.{kind}", "w") for kind in ("out", "err"))
     with out, err:
         return subprocess.Popen([sys.executable, "-m", "lstm_scratch.cli", *args], stdout=out, stderr=err,
-                                start_new_session=True, preexec_fn=ignore_sigint)
+                                start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
 
 
 def still_running(process, tmp_path, name) -> bool:
