@@ -276,3 +276,12 @@ def test_analysis_needs_no_training_code(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=__file__.rsplit("/tests/", 1)[0])
     assert out.stdout.strip() == "[]"
+
+
+def test_the_analysis_names_the_published_files_as_the_search_writes_them():
+    """table.py spells the trial directory and the published table itself (reading a table loads no search
+    code): they must stay the names search.study and search.summary use."""
+    from lstm_scratch.analysis import table
+    from lstm_scratch.search.study import TRIALS_DIR
+    from lstm_scratch.search.summary import PUBLISHED
+    assert table.TRIALS_DIR == TRIALS_DIR and table.TABLE_NAMES[0] == PUBLISHED["csv"]

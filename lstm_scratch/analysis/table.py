@@ -14,6 +14,9 @@ from pathlib import Path
 from .stats import COLUMNS, check_table
 
 TABLE_NAMES = ("trials.csv", "trials.jsonl")
+"""A published study's table beside its study.json (the first is what ``search export`` publishes)."""
+TRIALS_DIR = "trials"
+"""A live study's trial directories (``search.study.TRIALS_DIR``; named here so reading loads no search code)."""
 
 
 def task_info(task: str) -> dict:
@@ -45,7 +48,7 @@ def load(path) -> tuple[dict, object]:
         raise ValueError(f"{path}: not a study (no study.json); create one with 'lstm-odyssey search "
                          "create', or pass a trials.csv / trials.jsonl table")
     definition = {**_read_definition(definition_file), "path": str(path)}
-    if not (path / "trials").is_dir():           # a published study: the definition and its table
+    if not (path / TRIALS_DIR).is_dir():         # a published study: the definition and its table
         for name in TABLE_NAMES:
             if (path / name).is_file():
                 return definition, _read_table(path / name)
