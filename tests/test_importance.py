@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeRegressor
 
-from lstm_scratch.analysis.importance import Importance, fanova, study_importance
+from lstm_scratch.analysis.importance import Importance, fanova, far_outliers, study_importance
 
 from fake_study import make_table
 
@@ -166,6 +166,32 @@ def test_study_importance_per_architecture_and_pooled():
     assert "noise" not in fixed.names
     times = study_importance(df, target="cpu_seconds", per_arch=False)[("jsb", "pooled")]
     assert max(times.main, key=times.main.get) == "hidden"         # the fake's time grows with N only
+
+
+def blown_up(df, arch="NOAF", n=5, value=1e3):
+    """``df`` with ``n`` of ``arch``'s finished trials ending at ``value`` (as NOAF's unbounded h(x) = x
+    ends some JSB trials at test NLL in the thousands)."""
+    df = df.copy()
+    rows = df.index[(df["arch"] == arch) & df["outcome"].isin(("finished", "early_stopped"))][:n]
+    df.loc[rows, "test_metric"] = value + np.arange(n)
+    return df
+
+
+def test_far_outliers_name_the_architectures_that_blow_up():
+    df = make_table()
+    assert far_outliers(df) == {}                       # the fake's spread (η's parabola) has none
+    assert far_outliers(blown_up(df)) == {"jsb": {"NOAF": 5}}
+    both = blown_up(blown_up(df), "NP", 2)
+    assert far_outliers(both) == {"jsb": {"NOAF": 5, "NP": 2}}     # the paper's order of architectures
+    # Higher is better (an accuracy): the far fence is below Q1.
+    accuracy = df.assign(valid_metric=-df["valid_metric"], test_metric=-df["test_metric"])
+    assert far_outliers(blown_up(accuracy, value=-1e3), lower_is_better=False) == {"jsb": {"NOAF": 5}}
+    # The blow-ups take the pooled variance; without their architecture η's planted dominance returns.
+    # (No diverged trials here: at the highest η they would take the worst score, 1e3, and so follow η.)
+    df = blown_up(make_table(diverged=0))
+    pooled = study_importance(df, per_arch=False)[("jsb", "pooled")]
+    rest = study_importance(df[df["arch"] != "NOAF"], per_arch=False)[("jsb", "pooled")]
+    assert pooled.main["lr"] < 0.5 < 0.8 < rest.main["lr"]
 
 
 def test_bad_input():

@@ -89,18 +89,22 @@ def counts(definition: dict, df):
     return pd.DataFrame(rows)
 
 
-def scorecard(task: str, comparison, pooled, lower_is_better: bool = True):
+def scorecard(task: str, comparison, pooled, lower_is_better: bool = True, robust=None):
     """The paper's findings against this study, one row each: finding, what this study found, verdict
     (agrees / disagrees / not testable) and why not testable. ``comparison``: the task's rows of
     :func:`.stats.compare`; ``pooled``: the task's pooled :class:`.importance.Importance`, or None when
-    there were too few trials. The thresholds that turn "little" into a test are module constants."""
+    there were too few trials. ``robust``: (label, Importance) of the pooled analysis without the
+    architectures holding far outliers (:func:`.importance.far_outliers`), or None when there are none:
+    its verdicts on the fANOVA findings fill the column ``without far outliers``. The thresholds that
+    turn "little" into a test are module constants."""
     rows = comparison.set_index("arch")
     has_base = "V" in rows.index and rows.loc["V", "n_best"] >= 2
     out = []
 
-    def add(finding, found, ok, testable=True, why=""):
+    def add(finding, found, ok, testable=True, why="", robust_text=""):
         out.append({"task": task, "finding": finding, "this study": found,
-                    "verdict": ("agrees" if ok else "disagrees") if testable else "not testable", "note": why})
+                    "verdict": ("agrees" if ok else "disagrees") if testable else "not testable", "note": why,
+                    "without far outliers": robust_text})
 
     def welch(arch):
         """(row, text) of arch against V, or (None, why not)."""
@@ -128,37 +132,52 @@ def scorecard(task: str, comparison, pooled, lower_is_better: bool = True):
     else:
         add("no variant significantly better than V", "—", False, False, "no variant comparable with V")
 
-    why = "" if pooled is not None else f"fewer than {MIN_IMPORTANCE_TRIALS} trials for fANOVA"
-    main = pooled.main if pooled is not None else {}
+    claims = fanova_findings(task, pooled, lower_is_better)
+    again = dict.fromkeys(claims)
+    if robust is not None:
+        label, imp = robust
+        again = {claim: (f"{'agrees' if ok else 'disagrees'}: {found} ({label})" if testable else "not testable")
+                 for claim, (found, ok, testable, _) in fanova_findings(task, imp, lower_is_better).items()}
+    for claim, (found, ok, testable, why) in claims.items():
+        add(claim, found, ok, testable, why, again[claim] or "")
+    return pd.DataFrame(out, columns=["task", "finding", "this study", "verdict", "note", "without far outliers"])
+
+
+def fanova_findings(task: str, imp, lower_is_better: bool = True) -> dict:
+    """The paper's fANOVA findings tested on one analysis ``imp`` (an :class:`.importance.Importance`, or
+    None when there were too few trials): {finding: (what was found, agrees, testable, why not)}."""
+    why = "" if imp is not None else f"fewer than {MIN_IMPORTANCE_TRIALS} trials for fANOVA"
+    main = imp.main if imp is not None else {}
+    out = {}
     claim = "η has the largest share of variance"
     if "lr" in main:
         top = max(main, key=main.get)
-        add(claim, f"η {main['lr']:.1%}; largest: {top} {main[top]:.1%}", top == "lr")
+        out[claim] = (f"η {main['lr']:.1%}; largest: {top} {main[top]:.1%}", top == "lr", True, "")
     else:
-        add(claim, "—", False, False, why or "η is fixed in this study")
+        out[claim] = ("—", False, False, why or "η is fixed in this study")
     claim = "η > 2/3 of the variance on JSB"
     if task == "jsb" and "lr" in main:
-        add(claim, f"η {main['lr']:.1%}", main["lr"] > 2 / 3)
+        out[claim] = (f"η {main['lr']:.1%}", main["lr"] > 2 / 3, True, "")
     else:
-        add(claim, "—", False, False, why or f"the claim is about JSB; this task is {task}")
+        out[claim] = ("—", False, False, why or f"the claim is about JSB; this task is {task}")
     claim = "momentum < 1 % of the variance"
     if "one_minus_momentum" in main:
-        add(claim, f"1 − m {main['one_minus_momentum']:.2%}", main["one_minus_momentum"] < 0.01)
+        out[claim] = (f"1 − m {main['one_minus_momentum']:.2%}", main["one_minus_momentum"] < 0.01, True, "")
     else:
-        add(claim, "—", False, False, why or "momentum is fixed in this study")
+        out[claim] = ("—", False, False, why or "momentum is fixed in this study")
     claim = f"little interaction (all interactions < {LITTLE_INTERACTION:.0%} of the variance)"
-    if pooled is not None:
-        add(claim, f"{pooled.interactions:.1%} (pairs {sum(pooled.pairs.values()):.1%}, higher order "
-                   f"{pooled.higher_order:.1%})", pooled.interactions < LITTLE_INTERACTION)
+    if imp is not None:
+        out[claim] = (f"{imp.interactions:.1%} (pairs {sum(imp.pairs.values()):.1%}, higher order "
+                      f"{imp.higher_order:.1%})", imp.interactions < LITTLE_INTERACTION, True, "")
     else:
-        add(claim, "—", False, False, why)
+        out[claim] = ("—", False, False, why)
     claim = f"hidden size does not move the best η (it moves < {BEST_LR_SPREAD:g} decade across N)"
-    if pooled is not None and {"lr", "hidden"} <= set(pooled.names):
-        spread = best_lr_spread(pooled, lower_is_better)
-        add(claim, f"the best η spans {spread:.2f} decades across N", spread < BEST_LR_SPREAD)
+    if imp is not None and {"lr", "hidden"} <= set(imp.names):
+        spread = best_lr_spread(imp, lower_is_better)
+        out[claim] = (f"the best η spans {spread:.2f} decades across N", spread < BEST_LR_SPREAD, True, "")
     else:
-        add(claim, "—", False, False, why or "η or N is fixed in this study")
-    return pd.DataFrame(out, columns=["task", "finding", "this study", "verdict", "note"])
+        out[claim] = ("—", False, False, why or "η or N is fixed in this study")
+    return out
 
 
 def best_lr_spread(imp, lower_is_better: bool = True, n: int = 20) -> float:
@@ -205,13 +224,27 @@ def analyse(name, definition, df, top=0.10, alpha=0.05, n_trees=64, seed=0) -> d
     importances = imp_mod.study_importance(df, **options)
     time_column = "cpu_seconds" if "cpu_seconds" in df.columns and df["cpu_seconds"].notna().any() else None
     times = imp_mod.study_importance(df, target=time_column, per_arch=False, **options) if time_column else {}
-    cards = [scorecard(t, comparison[comparison["task"] == t], importances.get((t, "pooled")), lower_is_better)
+    # The pooled analysis again without the architectures holding far outliers (importance.far_outliers):
+    # it is keyed (task, "pooled without …") beside the others, drawn in Figs. 4–6 and judged in the scorecard.
+    outliers = imp_mod.far_outliers(df, lower_is_better)
+    robust = {}
+    for task, held in outliers.items():
+        rest = df[(df["task"] == task) & ~df["arch"].isin(list(held))]
+        label = "pooled without " + ", ".join(held)
+        found = imp_mod.study_importance(rest, per_arch=False, **options) if len(rest) else {}
+        if (task, "pooled") in found:
+            importances[(task, label)] = found[(task, "pooled")]
+            robust[task] = {"label": label, "outliers": held, "importance": found[(task, "pooled")],
+                            "time": (imp_mod.study_importance(rest, target=time_column, per_arch=False, **options)
+                                     .get((task, "pooled")) if time_column else None)}
+    cards = [scorecard(t, comparison[comparison["task"] == t], importances.get((t, "pooled")), lower_is_better,
+                       (robust[t]["label"], robust[t]["importance"]) if t in robust else None)
              for t in task_names]
     count = counts(definition, df)
     cost, cost_notes = cost_mod.cost(definition, df, count)
     return {"name": name, "definition": definition, "df": df, "tasks": task_names, "counts": count,
             "cost": cost, "cost_summary": cost_mod.summary(cost, cost_notes),
-            "comparison": comparison, "importances": importances, "times": times,
+            "comparison": comparison, "importances": importances, "times": times, "robust": robust,
             "importance_table": imp_mod.importance_table(importances),
             "scorecard": pd.concat(cards, ignore_index=True), "lower_is_better": lower_is_better,
             "synthetic": (any(task_info(t)["synthetic"] for t in task_names)
@@ -236,19 +269,34 @@ def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
         suffix = f"_{task}" if len(study["tasks"]) > 1 else ""
         out.append((f"Fig. 3 — {task}: test {info['label']} by architecture",
                     figures.save(fig, fig_dir / f"{name}_fig3{suffix}")[0]))
+    # Figs. 4 and 6 draw the pooled analysis without far-outlier architectures where a task has them (a
+    # marginal of a handful of blown-up trials says nothing about the rest); Fig. 5 shows both analyses.
     pooled = [(t, study["importances"][(t, "pooled")]) for t in study["tasks"] if (t, "pooled") in study["importances"]]
+    drawn = []
+    for t, imp in pooled:
+        robust = study["robust"].get(t)
+        drawn.append((f"{t}, {robust['label']}", robust["importance"], robust["time"]) if robust else
+                     (t, imp, study["times"].get((t, "pooled"))))
     if pooled:
         title = f"{name}{banner}"
-        panels = [(t, imp, study["times"].get((t, "pooled")), task_info(t)["label"]) for t, imp in pooled]
-        out.append(("Fig. 4 — fANOVA marginals (all architectures pooled)",
+        what = ("all architectures pooled" if not study["robust"] else
+                "all architectures pooled, without those holding far outliers: "
+                + "; ".join(f"{t}: {', '.join(r['outliers'])}" for t, r in study["robust"].items()))
+        panels = [(label, imp, time, task_info(t)["label"]) for (t, _), (label, imp, time) in zip(pooled, drawn)]
+        out.append((f"Fig. 4 — fANOVA marginals ({what})",
                     figures.save(figures.figure4(panels, title), fig_dir / f"{name}_fig4")[0]))
-        out.append(("Fig. 5 — shares of variance (all architectures pooled)",
-                    figures.save(figures.figure5(pooled, title), fig_dir / f"{name}_fig5")[0]))
-        for t, imp in pooled:
+        shares = [panel for t, imp in pooled for panel in
+                  [(t, imp)] + ([(f"{t}, {study['robust'][t]['label']}", study["robust"][t]["importance"])]
+                                if t in study["robust"] else [])]
+        out.append(("Fig. 5 — shares of variance (all architectures pooled"
+                    + ("; and without the architectures holding far outliers)" if study["robust"] else ")"),
+                    figures.save(figures.figure5(shares, title), fig_dir / f"{name}_fig5")[0]))
+        for (t, _), (label, imp, _) in zip(pooled, drawn):
             if len(imp.names) >= 2:
                 suffix = f"_{t}" if len(pooled) > 1 else ""
-                out.append((f"Fig. 6 — {t}: pairs of hyperparameters (all architectures pooled)",
-                            figures.save(figures.figure6(imp, t, title, task_info(t)["label"]),
+                whose = label.split(", ", 1)[1] if ", " in label else "all architectures pooled"
+                out.append((f"Fig. 6 — {t}: pairs of hyperparameters ({whose})",
+                            figures.save(figures.figure6(imp, label, title, task_info(t)["label"]),
                                          fig_dir / f"{name}_fig6{suffix}")[0]))
     return out
 
@@ -331,11 +379,24 @@ def write_report(studies, out_dir, top: float = 0.10, alpha: float = 0.05, n_tre
                 f"fANOVA: scikit-learn random forest, {n_trees} trees, bootstrap, all dimensions per split, "
                 f"leaves of 1 sample, seed {seed}; exact marginals over the trees' leaf partitions under the uniform "
                 "measure on the search box, with η, N and 1 − m in log10 space (as sampled); diverged trials "
-                "with the worst score, failed trials left out; all architectures pooled per task.")
+                "with the worst score, failed trials left out; all architectures pooled per task, and per architecture. "
+                f"Where a task has far outliers (test score beyond Tukey's far fence Q3 + {imp_mod.FAR_FENCE:g}·IQR of "
+                "its trials), the pooled analysis is repeated without the architectures holding them: Figs. 4 and 6 "
+                "show that one, Fig. 5 both, the scorecard judges both.")
     _write_text(out_dir / "report.md", _markdown(analysed, settings, versions, out_dir))
     index = out_dir / "index.html"
     _write_text(index, _html(analysed, settings, versions, out_dir))
     return index
+
+
+def _outlier_note(study: dict) -> str:
+    """The sentence naming each task's far outliers (:func:`.importance.far_outliers`), or ""."""
+    parts = []
+    for task, robust in study["robust"].items():
+        held = ", ".join(f"{arch} {n}" for arch, n in robust["outliers"].items())
+        parts.append(f"{task}: trials beyond the far fence — {held}; the {robust['label']} analysis is shown "
+                     "beside the pooled one")
+    return ("Far outliers (" + "; ".join(parts) + ").") if parts else ""
 
 
 def _fmt(frame):
@@ -413,7 +474,7 @@ def _markdown(analysed, settings, versions, out_dir: Path) -> str:
                   "### Architectures against vanilla (Welch)", "", _md_table(s["comparison"]), ""]
         table = s["importance_table"]
         if len(table):
-            lines += ["### fANOVA: fraction of variance", "",
+            lines += ["### fANOVA: fraction of variance", "", *([_outlier_note(s), ""] if _outlier_note(s) else []),
                       _md_table(table[table["kind"] != "pair"]), ""]
         for caption, png in s["figures"]:
             rel = png.relative_to(out_dir).as_posix()
@@ -452,7 +513,9 @@ def _html(analysed, settings, versions, out_dir: Path) -> str:
                   "<h3>Architectures against vanilla (Welch)</h3>", _html_table(s["comparison"])]
         table = s["importance_table"]
         if len(table):
-            parts += ["<h3>fANOVA: fraction of variance</h3>", _html_table(table[table["kind"] != "pair"]),
+            parts += ["<h3>fANOVA: fraction of variance</h3>",
+                      f"<p>{esc(_outlier_note(s))}</p>" if _outlier_note(s) else "",
+                      _html_table(table[table["kind"] != "pair"]),
                       "<details><summary>pairwise interactions</summary>",
                       _html_table(table[table["kind"] == "pair"]), "</details>"]
         for caption, png in s["figures"]:
