@@ -148,7 +148,7 @@ def test_lstm_b_gap_and_welch_on_a_hand_made_table():
     said = jzs_table.answer(gaps.reset_index())
     assert "The GRU beats LSTM on 1 of 3 task(s); LSTM-b closes xml 50% of it" in said
     assert said.startswith("Does LSTM-b close the LSTM–GRU gap? yes") and "xml: significantly worse" in said
-    cost = jzs_table.cost(table, archs=10).set_index("task")
+    cost = jzs_table.cost(studies, archs=10).set_index("task")
     assert cost.loc["xml", "cpu_s_per_trial"] == pytest.approx(19.5)             # mean of 10 … 29 s
     assert cost.loc["xml", "core_h_K20"] == pytest.approx(19.5 * 10 * 20 / 3600)
     assert cost.loc["benchmark", "core_h_K100"] == pytest.approx(cost.drop("benchmark").core_h_K100.sum())
@@ -161,6 +161,33 @@ def test_the_answer_names_the_fraction_its_welch_tests_used():
     assert "Welch on the best 10 %: " in jzs_table.answer(jzs_table.headline(table, studies))
     said = jzs_table.answer(jzs_table.headline(table, studies, top=0.2), top=0.2)
     assert "Welch on the best 20 %: " in said and "10 %" not in said
+
+
+# ------------------------------------------------------------------------------------ the benchmark directory
+def test_a_directory_holding_something_else_is_refused_for_a_study_and_a_benchmark(tmp_path):
+    """One check for both (:func:`.study.existing_definition`): a file, a directory with other files, or
+    another definition is refused, naming the place and the remedy, before anything is written."""
+    create = {"study": lambda path, **changes: Study.create(path, task="xml", archs="LSTM", protocol="jzs",
+                                                            **{"trials": 1, **changes}),
+              "benchmark": lambda path, **changes: Benchmark.create(path, tasks="xml", **{"trials": 1, **changes})}
+    for what, make in create.items():
+        (tmp_path / f"{what}-file").write_text("mine")
+        (tmp_path / f"{what}-dir").mkdir()
+        (tmp_path / f"{what}-dir" / "notes.txt").write_text("mine")
+        for taken in (tmp_path / f"{what}-file", tmp_path / f"{what}-dir"):
+            with pytest.raises(ValueError, match=rf"{taken.name}: exists and is not an empty directory \(no "
+                                                 rf"{what}\.json in it\); choose a new directory for the {what}"):
+                make(taken)
+        assert (tmp_path / f"{what}-file").read_text() == "mine"
+        assert [p.name for p in (tmp_path / f"{what}-dir").iterdir()] == ["notes.txt"]
+        first = make(tmp_path / what)
+        file = tmp_path / what / f"{what}.json"
+        before = file.read_bytes()
+        assert make(tmp_path / what).definition["id"] == first.definition["id"]     # the same: that one
+        with pytest.raises(ValueError, match=rf"{what}\.json: this directory holds another {what} \(field: "
+                                             r"\(existing, given\)\) \{'trials': \(1, 2\)\}; (open|run) it as it is"):
+            make(tmp_path / what, trials=2)
+        assert file.read_bytes() == before
 
 
 # ------------------------------------------------------------------------------------ Table 1 from a benchmark

@@ -50,8 +50,10 @@ def _column(ended, name):
     return ended[name].astype(float) if name in ended.columns else pd.Series(np.nan, index=ended.index)
 
 
-def _stats(group, total_cpu_hours: float, cap) -> dict:
-    """The module docstring's statistics of one group of ended trials."""
+def group_stats(group, total_cpu_hours: float = np.nan, cap=None) -> dict:
+    """The module docstring's statistics (:data:`STATS`) of one group of ended trials: ``cpu_share``
+    relative to ``total_cpu_hours``, ``at_epoch_limit`` for the epoch cap ``cap`` (NaN without them).
+    Also the JZS report's CPU per trial (:func:`.jzs_table.cost`)."""
     cpu, epochs, wall = (_column(group, c) for c in ("cpu_seconds", "epochs", "wall_seconds"))
     both = cpu.notna() & epochs.notna()
     known_epochs = epochs.dropna()
@@ -102,7 +104,7 @@ def cost(definition: dict, df, counts) -> tuple[pd.DataFrame, list[str]]:
     study_mean = float(cpu.mean()) if cpu.notna().any() else np.nan
     rows = []
     for arch, missing in zip(counts["arch"], counts["missing"]):
-        row = {"by": "arch", "group": arch, **_stats(ended[ended["arch"] == arch], total, cap),
+        row = {"by": "arch", "group": arch, **group_stats(ended[ended["arch"] == arch], total, cap),
                "missing": int(missing)}
         per_trial = row["cpu_s_per_trial"]
         if missing and not np.isfinite(per_trial) and np.isfinite(study_mean):
@@ -113,10 +115,11 @@ def cost(definition: dict, df, counts) -> tuple[pd.DataFrame, list[str]]:
                                       if missing else row["cpu_hours"])
         rows.append(row)
     by_arch = pd.DataFrame(rows)
-    rows.append({"by": "all", "group": "all", **_stats(ended, total, cap), "missing": int(by_arch["missing"].sum()),
+    rows.append({"by": "all", "group": "all", **group_stats(ended, total, cap),
+                 "missing": int(by_arch["missing"].sum()),
                  "projected_cpu_hours": float(by_arch["projected_cpu_hours"].sum(min_count=1))})
     hidden = _column(ended, "hidden")
-    rows += [{"by": "hidden", "group": label, **_stats(ended[mask], total, cap)}
+    rows += [{"by": "hidden", "group": label, **group_stats(ended[mask], total, cap)}
              for label, mask in _hidden_groups(hidden)]
     columns = ["by", "group", "ended", "missing", *STATS[1:], "projected_cpu_hours"]
     table = pd.DataFrame(rows, columns=columns)

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..variants import JZS_ARCHITECTURES
+from .cost import group_stats
 from .report import _CSS, _html_table, _md_table, _versions, _write_csv, _write_text
 from .stats import ENDED, best_trials, compare, scored
 from .table import load, task_info
@@ -93,29 +94,38 @@ def _best_cell(group, lower_is_better: bool):
     return float(best["test_score"]), float(best["valid_score"]), best["trial"]
 
 
+def _tasks(studies: dict) -> list[str]:
+    """The tasks of ``studies`` in :data:`COLUMNS` order, then any others."""
+    return [t for t in COLUMNS if t in studies] + [t for t in studies if t not in COLUMNS]
+
+
+def _archs(definition: dict) -> list[str]:
+    """A study's cells: its architectures (JZS's ten if its definition does not say)."""
+    return list(definition.get("archs") or JZS_ARCHITECTURES)
+
+
 def cells(studies: dict) -> pd.DataFrame:
     """One row per (task, architecture), tasks in :data:`COLUMNS` order, cells in JZS's: ``cell`` (JZS's
     label), ``expected`` (trials defined), ``ended``, ``pending`` (not ended yet), ``ours`` (test metric of
     the best trial by validation; NaN before one ended), ``valid`` (its validation metric),
     ``best_trial``, ``jzs`` (JZS Table 1, NaN where they print none), ``metric``, ``lower_is_better``,
-    ``cpu_seconds`` (mean per ended trial)."""
+    ``cpu_seconds`` (mean per ended trial, :func:`.cost.group_stats`)."""
     rows = []
-    for task in [t for t in COLUMNS if t in studies] + [t for t in studies if t not in COLUMNS]:
+    for task in _tasks(studies):
         definition, df = studies[task]
         info = task_info(task)
         lower = info["lower_is_better"]
         ended = df[df["outcome"].isin(ENDED)]
         table = scored(ended, lower) if len(ended) else ended
-        for arch in list(definition.get("archs") or JZS_ARCHITECTURES):
+        for arch in _archs(definition):
             mine = table[table["arch"] == arch] if len(table) else table
             ours, valid, trial = _best_cell(mine, lower) if len(mine) else (np.nan, np.nan, None)
             expected = int(definition.get("trials") or len(df[df["arch"] == arch]))
-            cpu = ended.loc[ended["arch"] == arch, "cpu_seconds"].astype(float)
             rows.append({"task": task, "arch": arch, "cell": LABELS.get(arch, arch), "expected": expected,
                          "ended": len(mine), "pending": expected - len(mine), "ours": ours, "valid": valid,
                          "best_trial": trial, "jzs": JZS_TABLE1.get(task, {}).get(arch, np.nan),
                          "metric": info["label"], "lower_is_better": lower,
-                         "cpu_seconds": float(cpu.mean()) if len(cpu) else np.nan})
+                         "cpu_seconds": group_stats(ended[ended["arch"] == arch])["cpu_s_per_trial"]})
     return pd.DataFrame(rows)
 
 
@@ -220,13 +230,16 @@ def table1(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def cost(table: pd.DataFrame, archs: int) -> pd.DataFrame:
-    """CPU seconds per trial per task (mean over the cells' ended trials) and the core-hours of
-    :data:`PROJECTED_TRIALS` trials per cell, per task and for the whole benchmark (``archs`` cells)."""
-    per_task = table.groupby("task", sort=False).apply(
-        lambda g: pd.Series({"trials_ended": int(g["ended"].sum()),
-                             "cpu_s_per_trial": float(np.nansum(g["cpu_seconds"] * g["ended"]) / g["ended"].sum())
-                             if g["ended"].sum() else np.nan}), include_groups=False).reset_index()
+def cost(studies: dict, archs: int) -> pd.DataFrame:
+    """CPU seconds per trial per task (the mean over its cells' ended trials, :func:`.cost.group_stats`)
+    and the core-hours of K = :data:`PROJECTED_TRIALS` trials per cell, cpu_s_per_trial · ``archs`` · K
+    / 3600, per task and for the whole benchmark (``archs`` cells). ``studies`` as for :func:`cells`."""
+    rows = []
+    for task in _tasks(studies):
+        definition, df = studies[task]
+        stats = group_stats(df[df["outcome"].isin(ENDED) & df["arch"].isin(_archs(definition))])
+        rows.append({"task": task, "trials_ended": stats["ended"], "cpu_s_per_trial": stats["cpu_s_per_trial"]})
+    per_task = pd.DataFrame(rows)
     for k in PROJECTED_TRIALS:
         per_task[f"core_h_K{k}"] = per_task["cpu_s_per_trial"] * archs * k / 3600
     total = {"task": "benchmark", "trials_ended": int(per_task["trials_ended"].sum()),
@@ -284,7 +297,7 @@ def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> P
         raise ValueError(f"{out_dir}: exists and is not a directory; choose another --out")
     table = cells(studies)
     gaps = headline(table, studies, top, alpha)
-    costs = cost(table, len(definition["archs"]))
+    costs = cost(studies, len(definition["archs"]))
     layout, warnings, said = table1(table), status(definition, table), answer(gaps, top)
     setup, versions = setup_text(definition), _versions()
     out_dir.mkdir(parents=True, exist_ok=True)

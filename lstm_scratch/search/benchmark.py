@@ -32,7 +32,7 @@ from pathlib import Path
 from .. import records
 from ..variants import JZS_ARCHITECTURES
 from . import task_options as options_of_tasks
-from .study import Study, open_definition, write_definition
+from .study import Study, existing_definition, open_definition, write_definition
 from .summary import PUBLISHED
 
 BENCHMARK_FORMAT = "lstm_scratch.jzs_benchmark/1"
@@ -65,6 +65,12 @@ for K = 20, 45 for :data:`FULL_TRIALS` (early stopping saves some: not measured)
 # The definition: what must match when a benchmark is created again in the same directory.
 DEFINITION = ("format", "tasks", "archs", "trials", "seed", "max_epochs", "patience", "dtype", "space",
               "task_options")
+
+
+def same_benchmark(definition: dict, other: dict) -> dict:
+    """{field: (definition's, other's)} for the :data:`DEFINITION` fields where two benchmark definitions
+    differ, {} if none (cf. :func:`.study.same_study`)."""
+    return {k: (definition.get(k), other.get(k)) for k in DEFINITION if definition.get(k) != other.get(k)}
 
 
 def split_task_options(tasks, options) -> dict[str, list[str]]:
@@ -136,30 +142,21 @@ class Benchmark:
                       "dtype": dtype, "space": space, "task_options": options,
                       "full_trials": FULL_TRIALS, "id": uuid.uuid4().hex, "created": records.now()}
         definition = json.loads(json.dumps(definition))
-        file = path / BENCHMARK_NAME
-        if file.exists():
-            existing = cls.open(path)
-            diff = {k: (existing.definition.get(k), definition[k]) for k in DEFINITION
-                    if existing.definition.get(k) != definition[k]}
-            if diff:
-                raise ValueError(f"{file}: this directory holds another benchmark (field: (existing, given)) "
-                                 f"{diff}; run it as it is ('lstm-odyssey jzs run {path}'), or choose another "
-                                 "directory")
-            definition = existing.definition
-        elif path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise ValueError(f"{path}: exists and is not an empty directory (no {BENCHMARK_NAME} in it); "
-                             "choose a new directory for the benchmark")
+        benchmark = existing_definition(cls, path, BENCHMARK_NAME, "benchmark", definition, same_benchmark,
+                                        f"run it as it is ('lstm-odyssey jzs run {path}'), or choose another "
+                                        "directory")
         for study in studies.values():
             study.existing()                # another study in a task's directory: refused before any write
-        if not file.exists():
+        if benchmark is None:
             path.mkdir(parents=True, exist_ok=True)
-            if not write_definition(file, definition):      # another process created it a moment ago
+            if not write_definition(path / BENCHMARK_NAME, definition):      # another process created it a moment ago
                 return cls.create(path, trials=trials, seed=seed, tasks=tasks, task_options=task_options,
                                   dtype=dtype, space=space, defaults=defaults, max_epochs=max_epochs,
                                   patience=patience)
+            benchmark = cls(path, definition)
         for study in studies.values():
             study.write()
-        return cls(path, definition)
+        return benchmark
 
     @classmethod
     def open(cls, path) -> "Benchmark":

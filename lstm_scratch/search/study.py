@@ -133,6 +133,31 @@ def open_definition(cls, path, name: str, fmt: str, what: str, create: str):
         raise ValueError(f"{file}: damaged {what} definition (missing or bad {err})") from err
 
 
+def existing_definition(cls, path, name: str, what: str, definition: dict, differences, remedy: str):
+    """What directory ``path`` already holds for ``definition``, before anything is written there:
+
+    * the file ``path/name`` exists: ``cls.open(path)`` if ``differences(its definition, definition)``
+      (→ {field: (existing, given)}) is empty, else a ``ValueError`` naming the file, the fields and
+      ``remedy`` (what to do instead);
+    * the directory is free (absent or empty): None;
+    * anything else (other files, or a file at ``path``): a ``ValueError`` naming ``path``.
+
+    ``what`` names the thing (study, benchmark) in the messages."""
+    path = Path(path)
+    file = path / name
+    if file.exists():
+        existing = cls.open(path)
+        diff = differences(existing.definition, definition)
+        if diff:
+            raise ValueError(f"{file}: this directory holds another {what} (field: (existing, given)) {diff}; "
+                             f"{remedy}")
+        return existing
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ValueError(f"{path}: exists and is not an empty directory (no {name} in it); "
+                         f"choose a new directory for the {what}")
+    return None
+
+
 def write_definition(file: Path, definition: dict) -> bool:
     """Create ``file`` holding a definition as indented JSON, atomically and only if it does not exist:
     of two processes creating the same study at once exactly one writes it (True); the other gets False
@@ -254,18 +279,8 @@ class Study:
     def existing(self) -> "Study | None":
         """The study already in this directory if it has this definition (:func:`same_study`), None if
         the directory is free (absent or empty); a ``ValueError`` if it holds another study or other files."""
-        file = self.path / STUDY_NAME
-        if file.exists():
-            existing = type(self).open(self.path)
-            diff = same_study(existing.definition, self.definition)
-            if diff:
-                raise ValueError(f"{file}: this directory holds another study (field: (existing, given)) {diff}; "
-                                 "open it as it is ('lstm-odyssey search run'), or choose another directory")
-            return existing
-        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
-            raise ValueError(f"{self.path}: exists and is not an empty directory (no {STUDY_NAME} in it); "
-                             "choose a new directory for the study")
-        return None
+        return existing_definition(type(self), self.path, STUDY_NAME, "study", self.definition, same_study,
+                                   "open it as it is ('lstm-odyssey search run'), or choose another directory")
 
     def write(self) -> "Study":
         """Write this (defined) study's ``study.json``, atomically; if the directory holds the same study
