@@ -92,3 +92,16 @@ def test_a_run_records_the_resolved_task_and_the_data_fingerprint(data_env):
     assert record["task"]["name"] == "handwriting_synthetic"            # the data actually used
     assert record["task"]["fingerprint"] == load_task("handwriting").fingerprint
     assert record["task"]["synthetic"] is True and record["network"]["bidirectional"] is True
+
+
+def test_the_uninformed_level_is_what_knowing_nothing_scores(data_env):
+    # p = ½ for every key (logits 0) on JSB's real test split scores exactly the music rows' level, and
+    # every row with an unbounded metric (NLL) has one; the bounded ones (error %, accuracy) have none.
+    from lstm_scratch.objectives import objective
+    test = load("jsb", "test")
+    knowing_nothing = objective("bernoulli").score([np.zeros((len(y), test.n_out)) for y in test.targets],
+                                                   test.targets)
+    assert knowing_nothing == pytest.approx(TASKS["jsb"].uninformed, rel=1e-12)
+    assert TASKS["jsb"].uninformed == pytest.approx(88 * np.log(2))
+    for task in TASKS.values():
+        assert (task.uninformed is not None) == (task.loss == "bernoulli"), task.name

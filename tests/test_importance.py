@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeRegressor
 
-from lstm_scratch.analysis.importance import Importance, fanova, far_outliers, study_importance
+from lstm_scratch.analysis.importance import Importance, blow_ups, fanova, study_importance
 
 from fake_study import make_table
 
@@ -177,15 +177,17 @@ def blown_up(df, arch="NOAF", n=5, value=1e3):
     return df
 
 
-def test_far_outliers_name_the_architectures_that_blow_up():
-    df = make_table()
-    assert far_outliers(df) == {}                       # the fake's spread (η's parabola) has none
-    assert far_outliers(blown_up(df)) == {"jsb": {"NOAF": 5}}
+def test_blow_ups_name_the_architectures_whose_trials_end_worse_than_knowing_nothing():
+    df, level = make_table(), {"jsb": 88 * np.log(2)}
+    assert blow_ups(df, level) == {}                  # the fake's slowest learners stay below 88 ln 2
+    assert blow_ups(blown_up(df), level) == {"jsb": {"NOAF": 5}}
+    assert blow_ups(blown_up(df), {}) == {}           # a task without an uninformed level: none
     both = blown_up(blown_up(df), "NP", 2)
-    assert far_outliers(both) == {"jsb": {"NOAF": 5, "NP": 2}}     # the paper's order of architectures
-    # Higher is better (an accuracy): the far fence is below Q1.
+    assert blow_ups(both, level) == {"jsb": {"NOAF": 5, "NP": 2}}     # the paper's order of architectures
+    # A trial just better than the level is no blow-up; higher is better (an accuracy): below the level.
+    assert blow_ups(blown_up(df, value=60.0, n=1), level) == {}
     accuracy = df.assign(valid_metric=-df["valid_metric"], test_metric=-df["test_metric"])
-    assert far_outliers(blown_up(accuracy, value=-1e3), lower_is_better=False) == {"jsb": {"NOAF": 5}}
+    assert blow_ups(blown_up(accuracy, value=-1e3), {"jsb": -100.0}, lower_is_better=False) == {"jsb": {"NOAF": 5}}
     # The blow-ups take the pooled variance; without their architecture η's planted dominance returns.
     # (No diverged trials here: at the highest η they would take the worst score, 1e3, and so follow η.)
     df = blown_up(make_table(diverged=0))

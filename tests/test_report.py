@@ -58,7 +58,8 @@ def test_report_single_architecture(tmp_path):
 
 
 def test_report_repeats_the_pooled_fanova_without_architectures_that_blow_up(tmp_path):
-    # As on JSB: a few NOAF trials end at test NLL in the thousands and take the pooled variance.
+    # As on JSB: a few NOAF trials end at test NLL in the thousands (worse than knowing nothing, 88 ln 2)
+    # and take the pooled variance.
     df = make_table(diverged=0)
     rows = df.index[(df["arch"] == "NOAF") & (df["outcome"] != "failed")][:5]
     df.loc[rows, "test_metric"] = 1e3
@@ -66,19 +67,20 @@ def test_report_repeats_the_pooled_fanova_without_architectures_that_blow_up(tmp
     out = index.parent
     card = pd.read_csv(out / "scorecard.csv").set_index("finding")
     largest = card.loc["η has the largest share of variance"]
-    assert largest["without far outliers"].startswith("agrees: η ") and "(pooled without NOAF)" in \
-        largest["without far outliers"]
+    assert largest["without blow-ups"].startswith("agrees: η ") and "(pooled without NOAF)" in \
+        largest["without blow-ups"]
     # Welch's rows are about the best 10 %, which blow-ups do not reach: nothing to repeat there.
-    assert pd.isna(card.loc["NFG significantly worse than V", "without far outliers"])     # empty in the CSV
+    assert pd.isna(card.loc["NFG significantly worse than V", "without blow-ups"])     # empty in the CSV
     shares = pd.read_csv(out / "blowup_importance.csv")
     assert set(shares["arch"]) == {"pooled", "pooled without NOAF", "V", "NFG", "NOAF", "CIFG", "NP"}
     lr = shares[shares["term"] == "lr"].set_index("arch")["fraction"]
     assert lr["pooled"] < 0.5 < 0.8 < lr["pooled without NOAF"]
-    assert "Far outliers (jsb: trials beyond the far fence — NOAF 5" in md and "Far outliers" in page
-    assert "Fig. 4 — fANOVA marginals (all architectures pooled, without those holding far outliers: jsb: NOAF)" in md
+    assert "Blow-ups (jsb: trials that ended worse than a predictor that knows nothing (61.0) — NOAF 5" in md
+    assert "Blow-ups" in page
+    assert "Fig. 4 — fANOVA marginals (all architectures pooled, without those with blow-ups: jsb: NOAF)" in md
     # Without blow-ups nothing is repeated.
     _, _, plain = report(tmp_path, {**make_definition(), "name": "plain"}, make_table(), name="plain")
-    assert "Far outliers" not in plain and "pooled without" not in plain
+    assert "Blow-ups (" not in plain and "pooled without" not in plain
 
 
 def test_report_unfinished_study_says_what_is_missing(tmp_path):

@@ -94,8 +94,8 @@ def scorecard(task: str, comparison, pooled, lower_is_better: bool = True, robus
     (agrees / disagrees / not testable) and why not testable. ``comparison``: the task's rows of
     :func:`.stats.compare`; ``pooled``: the task's pooled :class:`.importance.Importance`, or None when
     there were too few trials. ``robust``: (label, Importance) of the pooled analysis without the
-    architectures holding far outliers (:func:`.importance.far_outliers`), or None when there are none:
-    its verdicts on the fANOVA findings fill the column ``without far outliers``. The thresholds that
+    architectures that have blow-ups (:func:`.importance.blow_ups`), or None when there are none: its
+    verdicts on the fANOVA findings fill the column ``without blow-ups``. The thresholds that
     turn "little" into a test are module constants."""
     rows = comparison.set_index("arch")
     has_base = "V" in rows.index and rows.loc["V", "n_best"] >= 2
@@ -104,7 +104,7 @@ def scorecard(task: str, comparison, pooled, lower_is_better: bool = True, robus
     def add(finding, found, ok, testable=True, why="", robust_text=""):
         out.append({"task": task, "finding": finding, "this study": found,
                     "verdict": ("agrees" if ok else "disagrees") if testable else "not testable", "note": why,
-                    "without far outliers": robust_text})
+                    "without blow-ups": robust_text})
 
     def welch(arch):
         """(row, text) of arch against V, or (None, why not)."""
@@ -140,7 +140,7 @@ def scorecard(task: str, comparison, pooled, lower_is_better: bool = True, robus
                  for claim, (found, ok, testable, _) in fanova_findings(task, imp, lower_is_better).items()}
     for claim, (found, ok, testable, why) in claims.items():
         add(claim, found, ok, testable, why, again[claim] or "")
-    return pd.DataFrame(out, columns=["task", "finding", "this study", "verdict", "note", "without far outliers"])
+    return pd.DataFrame(out, columns=["task", "finding", "this study", "verdict", "note", "without blow-ups"])
 
 
 def fanova_findings(task: str, imp, lower_is_better: bool = True) -> dict:
@@ -224,11 +224,11 @@ def analyse(name, definition, df, top=0.10, alpha=0.05, n_trees=64, seed=0) -> d
     importances = imp_mod.study_importance(df, **options)
     time_column = "cpu_seconds" if "cpu_seconds" in df.columns and df["cpu_seconds"].notna().any() else None
     times = imp_mod.study_importance(df, target=time_column, per_arch=False, **options) if time_column else {}
-    # The pooled analysis again without the architectures holding far outliers (importance.far_outliers):
-    # it is keyed (task, "pooled without …") beside the others, drawn in Figs. 4–6 and judged in the scorecard.
-    outliers = imp_mod.far_outliers(df, lower_is_better)
+    # The pooled analysis again without the architectures that have blow-ups (importance.blow_ups): it is
+    # keyed (task, "pooled without …") beside the others, drawn in Figs. 4–6 and judged in the scorecard.
+    blown = imp_mod.blow_ups(df, {t: task_info(t)["uninformed"] for t in task_names}, lower_is_better)
     robust = {}
-    for task, held in outliers.items():
+    for task, held in blown.items():
         rest = df[(df["task"] == task) & ~df["arch"].isin(list(held))]
         label = "pooled without " + ", ".join(held)
         found = imp_mod.study_importance(rest, per_arch=False, **options) if len(rest) else {}
@@ -245,6 +245,7 @@ def analyse(name, definition, df, top=0.10, alpha=0.05, n_trees=64, seed=0) -> d
     return {"name": name, "definition": definition, "df": df, "tasks": task_names, "counts": count,
             "cost": cost, "cost_summary": cost_mod.summary(cost, cost_notes),
             "comparison": comparison, "importances": importances, "times": times, "robust": robust,
+            "blow_ups": blown,
             "importance_table": imp_mod.importance_table(importances),
             "scorecard": pd.concat(cards, ignore_index=True), "lower_is_better": lower_is_better,
             "synthetic": (any(task_info(t)["synthetic"] for t in task_names)
@@ -269,8 +270,8 @@ def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
         suffix = f"_{task}" if len(study["tasks"]) > 1 else ""
         out.append((f"Fig. 3 — {task}: test {info['label']} by architecture",
                     figures.save(fig, fig_dir / f"{name}_fig3{suffix}")[0]))
-    # Figs. 4 and 6 draw the pooled analysis without far-outlier architectures where a task has them (a
-    # marginal of a handful of blown-up trials says nothing about the rest); Fig. 5 shows both analyses.
+    # Figs. 4 and 6 draw the pooled analysis without the architectures that blew up where a task has them
+    # (a marginal of a handful of blown-up trials says nothing about the rest); Fig. 5 shows both analyses.
     pooled = [(t, study["importances"][(t, "pooled")]) for t in study["tasks"] if (t, "pooled") in study["importances"]]
     drawn = []
     for t, imp in pooled:
@@ -280,7 +281,7 @@ def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
     if pooled:
         title = f"{name}{banner}"
         what = ("all architectures pooled" if not study["robust"] else
-                "all architectures pooled, without those holding far outliers: "
+                "all architectures pooled, without those with blow-ups: "
                 + "; ".join(f"{t}: {', '.join(r['outliers'])}" for t, r in study["robust"].items()))
         panels = [(label, imp, time, task_info(t)["label"]) for (t, _), (label, imp, time) in zip(pooled, drawn)]
         out.append((f"Fig. 4 — fANOVA marginals ({what})",
@@ -289,7 +290,7 @@ def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
                   [(t, imp)] + ([(f"{t}, {study['robust'][t]['label']}", study["robust"][t]["importance"])]
                                 if t in study["robust"] else [])]
         out.append(("Fig. 5 — shares of variance (all architectures pooled"
-                    + ("; and without the architectures holding far outliers)" if study["robust"] else ")"),
+                    + ("; and without the architectures with blow-ups)" if study["robust"] else ")"),
                     figures.save(figures.figure5(shares, title), fig_dir / f"{name}_fig5")[0]))
         for (t, _), (label, imp, _) in zip(pooled, drawn):
             if len(imp.names) >= 2:
@@ -380,23 +381,26 @@ def write_report(studies, out_dir, top: float = 0.10, alpha: float = 0.05, n_tre
                 f"leaves of 1 sample, seed {seed}; exact marginals over the trees' leaf partitions under the uniform "
                 "measure on the search box, with η, N and 1 − m in log10 space (as sampled); diverged trials "
                 "with the worst score, failed trials left out; all architectures pooled per task, and per architecture. "
-                f"Where a task has far outliers (test score beyond Tukey's far fence Q3 + {imp_mod.FAR_FENCE:g}·IQR of "
-                "its trials), the pooled analysis is repeated without the architectures holding them: Figs. 4 and 6 "
-                "show that one, Fig. 5 both, the scorecard judges both.")
+                "Where trials blew up — ended worse than a predictor that knows nothing (music: p = ½ for every "
+                "key, 88 ln 2 ≈ 61.0 nats per step) — the pooled analysis is repeated without their architectures: "
+                "Figs. 4 and 6 show that one, Fig. 5 both, the scorecard judges both.")
     _write_text(out_dir / "report.md", _markdown(analysed, settings, versions, out_dir))
     index = out_dir / "index.html"
     _write_text(index, _html(analysed, settings, versions, out_dir))
     return index
 
 
-def _outlier_note(study: dict) -> str:
-    """The sentence naming each task's far outliers (:func:`.importance.far_outliers`), or ""."""
+def _blow_up_note(study: dict) -> str:
+    """The sentence naming each task's blow-ups (:func:`.importance.blow_ups`), or ""."""
     parts = []
-    for task, robust in study["robust"].items():
-        held = ", ".join(f"{arch} {n}" for arch, n in robust["outliers"].items())
-        parts.append(f"{task}: trials beyond the far fence — {held}; the {robust['label']} analysis is shown "
-                     "beside the pooled one")
-    return ("Far outliers (" + "; ".join(parts) + ").") if parts else ""
+    for task, held in study["blow_ups"].items():
+        level = task_info(task)["uninformed"]
+        text = (f"{task}: trials that ended worse than a predictor that knows nothing ({level:.1f}) — "
+                + ", ".join(f"{arch} {n}" for arch, n in held.items()))
+        robust = study["robust"].get(task)
+        parts.append(text + (f"; the {robust['label']} analysis is shown beside the pooled one" if robust else
+                             "; too few trials are left without their architectures for a second analysis"))
+    return ("Blow-ups (" + "; ".join(parts) + ").") if parts else ""
 
 
 def _fmt(frame):
@@ -474,7 +478,7 @@ def _markdown(analysed, settings, versions, out_dir: Path) -> str:
                   "### Architectures against vanilla (Welch)", "", _md_table(s["comparison"]), ""]
         table = s["importance_table"]
         if len(table):
-            lines += ["### fANOVA: fraction of variance", "", *([_outlier_note(s), ""] if _outlier_note(s) else []),
+            lines += ["### fANOVA: fraction of variance", "", *([_blow_up_note(s), ""] if _blow_up_note(s) else []),
                       _md_table(table[table["kind"] != "pair"]), ""]
         for caption, png in s["figures"]:
             rel = png.relative_to(out_dir).as_posix()
@@ -514,7 +518,7 @@ def _html(analysed, settings, versions, out_dir: Path) -> str:
         table = s["importance_table"]
         if len(table):
             parts += ["<h3>fANOVA: fraction of variance</h3>",
-                      f"<p>{esc(_outlier_note(s))}</p>" if _outlier_note(s) else "",
+                      f"<p>{esc(_blow_up_note(s))}</p>" if _blow_up_note(s) else "",
                       _html_table(table[table["kind"] != "pair"]),
                       "<details><summary>pairwise interactions</summary>",
                       _html_table(table[table["kind"] == "pair"]), "</details>"]

@@ -20,16 +20,17 @@ TRIALS_DIR = "trials"
 
 
 def task_info(task: str) -> dict:
-    """{metric, label, lower_is_better, synthetic, title} of a task of the registry (its objective's
-    row in :mod:`lstm_scratch.objectives`); generic, lower-is-better, for a task it does not know."""
+    """{metric, label, lower_is_better, synthetic, title, uninformed} of a task of the registry (its
+    objective's row in :mod:`lstm_scratch.objectives`; ``uninformed``: the metric of a predictor that
+    knows nothing, or None); generic, lower-is-better, for a task it does not know."""
     from ..datasets.registry import TASKS
     spec = TASKS.get(task)
     if spec is None:
         return {"metric": "metric", "label": "metric", "lower_is_better": True, "synthetic": False,
-                "title": task}
+                "title": task, "uninformed": None}
     return {"metric": spec.metric, "label": spec.objective.label,
             "lower_is_better": spec.objective.lower_is_better, "synthetic": bool(spec.synthetic),
-            "title": spec.title}
+            "title": spec.title, "uninformed": spec.uninformed}
 
 
 def load(path) -> tuple[dict, object]:

@@ -66,6 +66,10 @@ class Task:
     synthetic: bool = False
     is_cached: Callable | None = None   # generated tasks: is_cached() -> are the default splits built?
                                         # (None: generated on the fly, never cached)
+    uninformed: float | None = None     # test metric of the predictor that knows nothing (music: p = ½ for
+                                        # every key, 88 ln 2 ≈ 61.0 nats per step); a trial that ends worse
+                                        # has blown up (analysis.importance.blow_ups). None: a bounded metric
+                                        # (error %, accuracy), where no trial can end far beyond it
 
     @property
     def objective(self) -> Objective:
@@ -77,15 +81,18 @@ class Task:
         return self.objective.metric_name
 
 
+MUSIC_UNINFORMED = music.N_KEYS * float(np.log(2))
+"""NLL per time step of p = ½ for every one of the 88 keys: what a network that learned nothing scores."""
+
 TASKS = {t.name: t for t in (
     Task("jsb", "JSB Chorales, next-step piano roll (Boulanger-Lewandowski split)", "bernoulli",
-         88, "fetch", (229, 76, 77), _music, bidirectional=False, groups=("jsb",)),
+         88, "fetch", (229, 76, 77), _music, bidirectional=False, groups=("jsb",), uninformed=MUSIC_UNINFORMED),
     Task("nottingham", "Nottingham folk tunes, next-step piano roll", "bernoulli",
-         88, "fetch", (694, 173, 170), _music, bidirectional=False, groups=("nottingham",)),
+         88, "fetch", (694, 173, 170), _music, bidirectional=False, groups=("nottingham",), uninformed=MUSIC_UNINFORMED),
     Task("musedata", "MuseData classical, next-step piano roll", "bernoulli",
-         88, "fetch", (524, 135, 124), _music, bidirectional=False, groups=("musedata",)),
+         88, "fetch", (524, 135, 124), _music, bidirectional=False, groups=("musedata",), uninformed=MUSIC_UNINFORMED),
     Task("piano_midi", "Piano-midi.de, next-step piano roll", "bernoulli",
-         88, "fetch", (87, 12, 25), _music, bidirectional=False, groups=("piano_midi",)),
+         88, "fetch", (87, 12, 25), _music, bidirectional=False, groups=("piano_midi",), uninformed=MUSIC_UNINFORMED),
     Task("timit", "TIMIT framewise phone classification, 61 classes (LDC93S1)", "softmax",
          39, "licensed", (3696, 400, 192), _timit, bidirectional=True, options=("mfcc",), env=timit.ENV_ROOT),
     Task("timit_sample", "NLTK TIMIT sample, speaker split 12/2/2 — smoke runs only", "softmax",
