@@ -31,6 +31,7 @@
 #   hyperparameter under the uniform measure, its share of the variance — checked against
 #   `analysis.importance` to 1e-12;
 # * the paper's Figures 3–6 for the mini-study (`analysis.figures`), and how to read them;
+# * why a few trials that blow up can own the pooled variance, on the project's full JSB study;
 # * how the same study runs on a Dask cluster or as a Slurm job array.
 #
 # **How to use it.** `python tutorials/06_random_search_and_fanova.py`, or open it as a notebook
@@ -54,9 +55,11 @@ from scipy.stats import kstest, spearmanr
 from scipy.stats import t as student_t
 from sklearn.ensemble import RandomForestRegressor
 
+import _figures
 from _figures import show
 from lstm_scratch.analysis import importance, stats
 from lstm_scratch.analysis.report import best_lr_spread, space_from_definition
+from lstm_scratch.analysis.table import load as load_table
 from lstm_scratch.analysis.table import task_info
 from lstm_scratch.datasets import load_task
 from lstm_scratch.search import Study, paper_space, sample
@@ -645,6 +648,35 @@ assert np.abs(pure).max() < 0.5 * np.ptp(joint) and spread <= 1.0
 show(paper_figures.figure6(pooled, "jsb (pooled)", title, info["label"]), "06_fig6_pairs")
 
 # %% [markdown]
+# **When trials blow up.** The variance fANOVA splits is a sum of squares, so a handful of extreme trials
+# can own it. The full JSB study published with the project (`results/jsb-study/trials.csv`: the nine
+# architectures of the paper, up to 200 trials each, 150 epochs) has such trials. NOAF has no output
+# activation, h(x) = x, so its cell output is unbounded, and some of its trials end far worse than a
+# network that learned nothing — p = ½ for every key scores 88 ln 2 ≈ 61.0 nats per step (the task row's
+# `uninformed` level). Pooled with everyone else, those trials pull η's share down and the interactions
+# up: the shares then describe NOAF's blow-ups, not the search box. The report (`lstm-odyssey report`)
+# therefore repeats the pooled analysis without the architectures that blow up (`importance.blow_ups`;
+# whole architectures, so the rest is not filtered by outcome) and shows both.
+
+# %%
+full_definition, full = load_table(Path(_figures.__file__).resolve().parent.parent / "results" / "jsb-study")
+level = task_info("jsb")["uninformed"]
+blown = importance.blow_ups(full, {"jsb": level})
+ended = full[full["outcome"].isin(stats.ENDED)]
+worst = ended.groupby("arch")["test_metric"].max()
+print(f"{len(ended)} trials ended; worse than knowing nothing ({level:.1f} nats): {blown['jsb']}")
+print("worst test NLL per architecture:", {a: round(float(v), 1) for a, v in worst.items()})
+everyone = importance.study_importance(full, per_arch=False)[("jsb", "pooled")]
+without = importance.study_importance(full[~full["arch"].isin(list(blown["jsb"]))],
+                                      per_arch=False)[("jsb", "pooled")]
+for name, imp in (("all nine pooled", everyone), ("pooled without NOAF", without)):
+    print(f"{name:20s} η {imp.main['lr']:.1%}, interactions {imp.interactions:.1%} ({imp.n_samples} trials)")
+assert list(blown["jsb"]) == ["NOAF"] and (worst.drop("NOAF") < level).all()
+assert without.main["lr"] > everyone.main["lr"] + 0.2 and without.interactions < everyone.interactions / 2
+show(paper_figures.figure5([("jsb, all nine pooled", everyone), ("jsb, pooled without NOAF", without)],
+                           "the full JSB study (results/jsb-study)"), "06_fig5b_blow_ups")
+
+# %% [markdown]
 # ## 6. The same study on a cluster
 #
 # Nothing above depends on where trials run: every executor calls `run_one`, and the study directory
@@ -702,6 +734,8 @@ assert submit_array(study, partition="batch", time_limit="04:00:00", parallel=8,
 # * fANOVA decomposes a random forest's prediction exactly: leaves are boxes, marginals are weighted
 #   sums over leaves, shares are finite sums over the cells between leaf edges.
 # * Even a one-epoch mini-study shows the paper's main result: the learning rate dominates.
+# * Variance is a sum of squares: trials that end worse than knowing nothing can own the pooled shares,
+#   so the report shows the pooled analysis with and without the architectures that blow up.
 
 # %%
 scratch.cleanup()
