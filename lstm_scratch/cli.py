@@ -328,7 +328,8 @@ def _add_jzs(sub) -> None:
                         help="a loader option (repeatable) for every task that takes it (n_train=500) or for one "
                              "(xml.n_train=300), on top of the CPU-sized defaults")
     create.add_argument("--generator-sizes", action="store_true",
-                        help="start from the generators' own sizes (2000/500/500), not the benchmark's smaller ones")
+                        help="start from the generators' own sizes (2000/500/500, 8-digit arithmetic), not the benchmark's "
+                             "(search.benchmark.DEFAULTS: 3-digit arithmetic with 10000 training sequences)")
     run = actions.add_parser("run", help="run every study's trials not yet ended, one study after the other")
     run.add_argument("dir")
     _add_executor_options(run)
