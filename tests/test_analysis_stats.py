@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.stats import ttest_ind
 
-from lstm_scratch.analysis.stats import compare, scored
+from lstm_scratch.analysis.stats import best_trials, compare, n_best, scored
 
 from fake_study import COLUMNS, make_table
 
@@ -69,6 +69,25 @@ def test_diverged_and_failed_counted_with_the_worst_score():
     assert nfg["best10_mean"] == pytest.approx((12.0 + 19.0) / 2)   # its one good trial + a broken one
     assert result.loc["NP", "trials"] == 1                          # pending trials are not counted
     assert np.isnan(result.loc["NP", "p"]) and result.loc["NP", "direction"] == "—"   # 1 best trial
+
+
+def test_best_ten_percent_rounds_half_up_and_prefers_a_trial_that_finished_on_a_tie():
+    assert [n_best(n, 0.10) for n in (0, 3, 15, 20, 25, 35, 45, 200)] == [0, 1, 2, 2, 3, 4, 5, 20]
+    # NFG's diverged trial borrows the worst validation score, 9.0 — a tie with NFG's own worst finished
+    # trial, which has the larger k: the trial that finished is chosen, not the one that broke.
+    rows = [("jsb", "V", k, "finished", 1.0 + k, 10.0 + k) for k in range(9)]
+    rows += [("jsb", "NFG", 0, "diverged", np.nan, np.nan), ("jsb", "NFG", 1, "finished", 9.0, 30.0)]
+    ended = scored(table(rows))
+    nfg = ended[ended["arch"] == "NFG"]
+    assert nfg["valid_score"].tolist() == [9.0, 9.0]
+    assert best_trials(nfg, 0.5)["outcome"].tolist() == ["finished"]
+
+
+def test_constant_best_samples_have_no_p_and_no_corrected_p():
+    rows = [("jsb", a, k, "finished", float(k), 5.0) for a in ("V", "NP") for k in range(20)]
+    result = compare(table(rows)).set_index("arch")
+    assert np.isnan(result.loc["NP", "p"]) and np.isnan(result.loc["NP", "p_bonferroni"])
+    assert not result.loc["NP", "significant_bonferroni"] and result.loc["NP", "direction"] == "—"
 
 
 def test_per_task_and_higher_is_better():

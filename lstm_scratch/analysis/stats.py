@@ -13,7 +13,8 @@ min(1, m·p), significant when p_bonferroni < α.
 **Diverged and failed trials** count as trials (SPEC §6), with the worst score: a trial that ended
 (finished, early_stopped, diverged, failed) without a finite validation and test metric is given, for
 each metric, **the worst finite value of that metric among all trials of the same task in the study**
-(every architecture) — the maximum for a lower-is-better metric. So it ranks last by validation, and
+(every architecture) — the maximum for a lower-is-better metric. So it ranks last by validation (after
+the worst trial that ended with metrics, on a tie), and
 if it still falls in an architecture's best 10 % (when most of that architecture's trials broke), it
 scores like the worst trial that did finish. We chose this over "the untrained network's score"
 because it needs no per-task constant and never makes a broken trial look better than a finished one;
@@ -67,14 +68,16 @@ def scored(df, lower_is_better: bool = True):
 
 
 def n_best(n_trials: int, top: float) -> int:
-    """How many trials make the best ``top`` fraction: round(top·n), at least 1 (20 of 200)."""
-    return max(1, int(round(top * n_trials))) if n_trials else 0
+    """How many trials make the best ``top`` fraction: top·n rounded half up, at least 1 (20 of 200; 5 of
+    45 — Python's ``round`` would give 4, rounding halves to even)."""
+    return max(1, int(np.floor(top * n_trials + 0.5))) if n_trials else 0
 
 
 def best_trials(group, top: float, lower_is_better: bool = True):
-    """The best ``top`` fraction of one architecture's scored trials, ranked by validation score (ties:
-    by trial index ``k`` when present, so the choice is deterministic)."""
-    by = ["valid_score"] + (["k"] if "k" in group.columns else [])
+    """The best ``top`` fraction of one architecture's scored trials, ranked by validation score (ties: a
+    trial that ended with metrics before a broken one, which only borrowed the worst score, then by trial
+    index ``k`` when present, so the choice is deterministic)."""
+    by = ["valid_score"] + (["broken"] if "broken" in group.columns else []) + (["k"] if "k" in group.columns else [])
     ranked = group.sort_values(by, ascending=[lower_is_better] + [True] * (len(by) - 1), kind="stable")
     return ranked.head(n_best(len(ranked), top))
 
@@ -129,7 +132,8 @@ def compare(df, baseline: str | None = "V", top: float = 0.10, alpha: float = 0.
             reference = None if base is None else base["test_score"].to_numpy(float)
             if arch != baseline and reference is not None and len(scores) > 1 and len(reference) > 1:
                 t, p = ttest_ind(scores, reference, equal_var=False)
-                row.update(t=float(t), p=float(p), p_bonferroni=min(1.0, float(p) * m))
+                # both samples constant: t and p are NaN, and so is the corrected p (min(1, NaN) would be 1)
+                row.update(t=float(t), p=float(p), p_bonferroni=min(1.0, float(p) * m) if np.isfinite(p) else np.nan)
                 if np.isfinite(p):
                     row["significant"] = bool(p < alpha)
                     row["significant_bonferroni"] = bool(row["p_bonferroni"] < alpha)

@@ -1,6 +1,7 @@
 """A study as the analysis sees it: (definition, table). The definition is the study's ``study.json``
 (task, architectures, trials per architecture, seed, space, protocol, code version, created); the table
-has one row per trial (columns of ``Study.to_dataframe()``, listed in :data:`.stats.COLUMNS`).
+has one row per trial (the columns of ``Study.to_dataframe()``, ``search.summary.COLUMNS``; the analysis
+needs those of :data:`.stats.COLUMNS`).
 
 :func:`load` reads a study directory (through ``lstm_scratch.search.Study``), a published study
 (``study.json`` beside ``trials.csv`` or ``trials.jsonl``, e.g. under ``results/``), or a bare CSV/JSONL
