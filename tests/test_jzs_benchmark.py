@@ -105,6 +105,27 @@ def test_old_study_json_with_paper_space_is_still_read(tmp_path, protocol, space
             "nesterov fixed at True (paper: one of True, False)"
 
 
+def test_the_report_analyses_a_jzs_study_over_its_narrowed_space(tmp_path):
+    """study.json's JZS names (``params`` is the column ``budget``) reach the analysed box; a choice of
+    layers 1–2 spans [0.5, 2.5]; the full space gives JZS_SPACE itself."""
+    from lstm_scratch.analysis import importance
+    from lstm_scratch.analysis.report import space_from_definition
+    full = Study.create(tmp_path / "full", task="xml", archs="LSTM", trials=1, protocol="jzs")
+    assert space_from_definition(full.definition) == importance.JZS_SPACE
+    narrow = Study.create(tmp_path / "narrow", task="xml", archs="LSTM", trials=1, protocol="jzs",
+                          space="params=20000:50000,layers=1:2,lr=0.5:2,init_scale=0.05,clip_norm=2:10")
+    space = space_from_definition(narrow.definition)
+    assert space == {"lr": ("learning rate η", (0.5, 2.0), True), "budget": ("parameter budget", (2e4, 5e4), True),
+                     "layers": ("stacked layers", (0.5, 2.5), False),
+                     "init_scale": ("initialisation scale", (0.0, 0.0), True),
+                     "clip_norm": ("gradient-norm clipping", (2.0, 10.0), True)}
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"protocol": "jzs", "lr": rng.uniform(0.5, 2, 8), "budget": rng.uniform(2e4, 5e4, 8),
+                       "layers": [1, 2] * 4, "init_scale": 0.05, "clip_norm": rng.uniform(2, 10, 8)})
+    assert importance.study_space(df, space) == {k: v for k, v in space.items() if k != "init_scale"}
+    assert reductions(narrow.definition) == []                     # a JZS study: not the paper's reductions
+
+
 # ------------------------------------------------------------------------------------ the LSTM-b gap
 def test_gap_closed_by_hand():
     assert jzs_table.gap_closed(0.892, 0.902, 0.896, lower_is_better=False) == pytest.approx(2.5)   # JZS arithmetic
@@ -161,6 +182,114 @@ def test_the_answer_names_the_fraction_its_welch_tests_used():
     assert "Welch on the best 10 %: " in jzs_table.answer(jzs_table.headline(table, studies))
     said = jzs_table.answer(jzs_table.headline(table, studies, top=0.2), top=0.2)
     assert "Welch on the best 20 %: " in said and "10 %" not in said
+
+
+def _broke(df, arch: str, keep: int = 0) -> pd.DataFrame:
+    """``df`` with the trials k ≥ ``keep`` of ``arch`` diverged: no metrics."""
+    df = df.copy()
+    hit = (df["arch"] == arch) & (df["k"] >= keep)
+    df.loc[hit, "outcome"] = "diverged"
+    df.loc[hit, ["valid_metric", "test_metric"]] = np.nan
+    return df
+
+
+def test_welch_scores_broken_trials_with_the_worst_of_the_whole_task():
+    """28 of LSTM-b's 30 trials diverged, so its best 10 % (3) holds one broken trial, which scores the
+    worst test metric of the whole task — Tanh's 0.021, as in Table 1 — not the worst of LSTM and LSTM-b
+    alone (LSTM's 0.221)."""
+    from scipy.stats import ttest_ind
+    definition, df = _hand_study("xml", {"TANH": 0.05, "LSTM": 0.25, "LSTM-B": 0.375, "GRU": 0.5}, trials=30)
+    studies = {"xml": (definition, _broke(df, "LSTM-B", keep=2))}
+    table = jzs_table.cells(studies)
+    b = table.set_index("arch").loc["LSTM-B"]
+    assert (b.ours, b.ended, b.broken) == (0.375, 30, 28)
+    gaps = jzs_table.headline(table, studies).set_index("task")
+    lstm_b, lstm, gru = [0.375, 0.374, 0.021], [0.25, 0.249, 0.248], [0.5, 0.499, 0.498]
+    whole_lstm = ttest_ind(lstm_b, lstm, equal_var=False).pvalue
+    assert gaps.loc["xml", "p_b_vs_lstm"] == pytest.approx(whole_lstm, rel=1e-9)
+    assert gaps.loc["xml", "p_b_vs_gru"] == pytest.approx(ttest_ind(lstm_b, gru, equal_var=False).pvalue, rel=1e-9)
+    pair_only = ttest_ind([0.375, 0.374, 0.221], lstm, equal_var=False).pvalue     # what scoring the pair gave
+    assert abs(pair_only - whole_lstm) > 0.05
+
+
+def test_a_cell_whose_trials_all_broke_shows_no_number():
+    """Every LSTM-b trial diverged: its cell says "broke", not the task's worst score, and the gap it
+    would close is not computed from that score."""
+    definition, df = _hand_study("xml", {"LSTM": 0.25, "LSTM-B": 0.375, "GRU": 0.5}, trials=20)
+    studies = {"xml": (definition, _broke(df, "LSTM-B"))}
+    table = jzs_table.cells(studies)
+    b = table.set_index("arch").loc["LSTM-B"]
+    assert np.isnan(b.ours) and pd.isna(b.best_trial) and (b.ended, b.broken) == (20, 20)
+    assert table.set_index("arch").loc["LSTM", "ours"] == 0.25                     # the others as before
+    assert jzs_table.table1(table).set_index("Cell").loc["LSTM-b", "XML (acc)"] == "broke [20]"
+    gaps = jzs_table.headline(table, studies).set_index("task")
+    assert np.isnan(gaps.loc["xml", "gap_closed"]) and not gaps.loc["xml", "gru_better"]
+    assert gaps.loc["xml", "answer"] == "no answer: every trial of LSTM-b that ended diverged or failed"
+    assert gaps.loc["xml", "b_vs_gru"] == "significantly worse"        # in the comparison they count, worst
+    assert jzs_table.notes(table) == ["XML: every trial that ended diverged or failed in LSTM-b (20) — shown as "
+                                      "'broke', no number (the worst score of the task they count with in the "
+                                      "comparison is not a measurement of the cell)."]
+
+
+def test_a_task_whose_trials_all_broke_is_noted_and_the_others_are_reported():
+    xml = _hand_study("xml", {"LSTM": 0.25, "LSTM-B": 0.375, "GRU": 0.5}, trials=20)
+    definition, df = _hand_study("memorisation", {"LSTM": 0.25, "LSTM-B": 0.375, "GRU": 0.5}, trials=5)
+    studies = {"xml": xml, "memorisation": (definition, _broke(_broke(_broke(df, "LSTM"), "LSTM-B"), "GRU"))}
+    table = jzs_table.cells(studies)
+    mem = table[table.task == "memorisation"]
+    assert mem.ours.isna().all() and (mem.broken == mem.ended).all() and (mem.ended == 5).all()
+    assert table[table.task == "xml"].set_index("arch").loc["GRU", "ours"] == 0.5
+    said = jzs_table.notes(table)
+    assert len(said) == 1 and said[0].startswith("Memorisation: no numbers — task(s) ['memorisation']: no trial "
+                                                 "ended with finite validation and test metrics")
+    assert "narrow the learning rate" in said[0]
+    gaps = jzs_table.headline(table, studies).set_index("task")
+    assert gaps.loc["memorisation", "answer"] == "no answer: the task has no scores (see its note)"
+    assert gaps.loc["memorisation", "b_vs_lstm"] == "no scores (see the task's note)"
+    assert gaps.loc["xml", "gap_closed"] == 0.5
+    assert set(jzs_table.table1(table)["Memorisation (acc)"]) == {"broke [5]"}
+
+
+def test_the_benchmark_cost_needs_every_task():
+    import warnings
+    xml = _hand_study("xml", {"LSTM": 0.25, "GRU": 0.5}, trials=4)
+    definition, df = _hand_study("nottingham", {"LSTM": 3.0, "GRU": 3.5}, trials=4)
+    studies = {"xml": xml, "nottingham": (definition, df.assign(outcome="pending", valid_metric=np.nan,
+                                                                 test_metric=np.nan, cpu_seconds=np.nan))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # np.nanmean over all-NaN warned here
+        costs = jzs_table.cost(studies, archs=10).set_index("task")
+    assert costs.loc["xml", "core_h_K20"] == pytest.approx(11.5 * 10 * 20 / 3600)    # mean of 10 … 13 s
+    assert np.isnan(costs.loc["nottingham", "cpu_s_per_trial"])
+    assert costs.loc["benchmark", ["cpu_s_per_trial", "core_h_K20", "core_h_K50", "core_h_K100"]].isna().all()
+    assert costs.loc["benchmark", "trials_ended"] == 8
+    partial = ", ".join(f"{11.5 * 10 * k / 3600:.3g}" for k in (20, 50, 100))
+    assert jzs_table.cost_notes(costs.reset_index()) == [
+        "Cost: no ended trial with CPU seconds yet in nottingham, so the benchmark's totals are not given; the "
+        f"other 1 task(s) alone (a partial sum): {partial} core-hours for K = 20, 50, 100."]
+    assert jzs_table.cost_notes(jzs_table.cost({"xml": xml}, archs=10)) == []
+    none = jzs_table.cost({"nottingham": studies["nottingham"]}, archs=10)
+    assert jzs_table.cost_notes(none) == ["Cost: no task has an ended trial with CPU seconds yet (nottingham); "
+                                          "nothing to project."]
+
+
+def test_a_report_with_a_broken_task_and_a_task_not_run(tmp_path):
+    """One task all diverged, one not started: the report is still written, the rest in it, with notes."""
+    bench = Benchmark.create(tmp_path / "bench", trials=4, tasks="xml,memorisation,nottingham")
+    _hand_study("xml", {"LSTM": 0.25, "LSTM-B": 0.375, "GRU": 0.5}, trials=4)[1].to_csv(
+        bench.study_path("xml") / "trials.csv", index=False)
+    broken = _broke(_hand_study("memorisation", {"LSTM": 0.25, "GRU": 0.5}, trials=4)[1], "LSTM")
+    _broke(broken, "GRU").to_csv(bench.study_path("memorisation") / "trials.csv", index=False)
+    out = tmp_path / "report"
+    jzs_table.write_jzs_report(bench.path, out)
+    md = (out / "report.md").read_text()
+    assert "- Memorisation: no numbers — task(s) ['memorisation']" in md
+    assert "Cost: no ended trial with CPU seconds yet in nottingham" in md
+    gaps = pd.read_csv(out / "gap.csv").set_index("task")
+    assert gaps.loc["xml", "gap_closed"] == 0.5 and gaps.loc["memorisation", "answer"].startswith("no answer")
+    assert gaps.loc["nottingham", "answer"].startswith("not yet")
+    assert pd.read_csv(out / "cost.csv").set_index("task").loc["benchmark", "core_h_K20"] != \
+        pd.read_csv(out / "cost.csv").set_index("task").loc["benchmark", "core_h_K20"]      # NaN
 
 
 # ------------------------------------------------------------------------------------ the benchmark directory
@@ -236,7 +365,7 @@ def test_table1_of_a_tiny_benchmark(tmp_path, capsys):
     for task, rows in table.groupby("task"):
         assert list(rows.cell) == ["Tanh", "LSTM", "LSTM-f", "LSTM-i", "LSTM-o", "LSTM-b", "GRU", "MUT1", "MUT2",
                                    "MUT3"]
-        assert (rows.ended == 1).all() and rows.ours.between(0, 1).all() and (rows.cpu_seconds > 0).all()
+        assert (rows.ended == 1).all() and rows.ours.between(0, 1).all() and (rows.cpu_s_per_trial > 0).all()
         frame = studies[task].to_dataframe().set_index("arch")
         assert list(rows.ours) == list(frame.loc[list(rows.arch), "test_metric"])     # one trial: its test metric
     spec = _spec_table1()

@@ -311,3 +311,22 @@ def test_the_analysis_names_the_published_files_as_the_search_writes_them():
     from lstm_scratch.search.study import TRIALS_DIR
     from lstm_scratch.search.summary import PUBLISHED
     assert table.TRIALS_DIR == TRIALS_DIR and table.TABLE_NAMES[0] == PUBLISHED["csv"]
+
+
+def test_report_without_any_fig4_parameter_and_a_bare_table_of_two_tasks(tmp_path):
+    # η, N and σ all fixed: no Fig. 4 to draw (the report still writes the rest, nothing half-done);
+    # the settings name the blow-up rule only where a study has blow-ups.
+    fixed = make_table().assign(lr=1e-3, hidden=50, noise=0.0)
+    definition = {**make_definition(), "name": "fixed"}
+    for dim in ("lr", "hidden", "noise"):
+        definition["space"] = {**definition["space"], dim: {"dist": "fixed", "value": float(fixed[dim].iloc[0])}}
+    index, page, md = report(tmp_path, definition, fixed)
+    assert not (index.parent / "figures" / "fixed_fig4.png").exists() and "Fig. 4" not in md
+    assert "Fig. 5" in md and "blew up" not in md
+    # A bare table of two tasks expects its trials per architecture in each task.
+    two = pd.concat([make_table(trials=10), make_table(trials=10, task="nottingham")])
+    two.to_csv(tmp_path / "two.csv", index=False)
+    definition, df = load(tmp_path / "two.csv")
+    write_report([(definition, df)], tmp_path / "two")
+    counts = pd.read_csv(tmp_path / "two" / "two_counts.csv")
+    assert counts["expected"].tolist() == [20] * 5 and counts["missing"].sum() == 0

@@ -7,7 +7,9 @@ Nottingham and Piano-midi.de (lower is better). A cell's number is the test metr
 best validation metric — the Odyssey analysis' selection (:func:`.stats.best_trials` on
 :func:`.stats.scored`: diverged and failed trials count, with the worst score of their task) — with
 the trials that ended beside it, and JZS's own number where Table 1 has one (:data:`JZS_TABLE1`; their
-third column, PTB, needs an LDC corpus).
+third column, PTB, needs an LDC corpus). A cell whose every ended trial diverged or failed shows
+"broke", not the worst score it stands in with; a task whose every ended trial broke has no worst score
+at all: its column is empty, with a note, and the other tasks are reported as usual.
 
 The headline question, per task, from those best numbers::
 
@@ -17,12 +19,14 @@ The headline question, per task, from those best numbers::
 reads the same for accuracy and NLL; it is defined only where the GRU is better than LSTM (else there
 is no gap to close). JZS's own numbers give 2.5 on arithmetic and 0.54 on XML. A single best trial is
 noisy, so beside it: Welch's t-test on the best 10 % (by validation, test scores) of LSTM-b against LSTM
-and against the GRU (:func:`.stats.compare`), where both sides have at least 2 trials.
+and against the GRU (:func:`.stats.compare` of the whole task, so a broken trial scores the worst of
+every architecture, as in Table 1), where both sides have at least 2 trials.
 
 ``write_jzs_report(DIR, OUT)`` writes OUT/report.md, OUT/index.html (report.py's page machinery),
 OUT/table1.csv (one row per cell and task), OUT/gap.csv and OUT/cost.csv (CPU seconds per trial and
-the core-hours of K trials per cell). A benchmark with fewer trials per cell than its stated budget is
-marked REDUCED, one with trials not yet ended UNFINISHED. The benchmark is read from its files: a live
+the core-hours of K trials per cell; the benchmark's total once every task has an ended trial). A
+benchmark with fewer trials per cell than its stated budget is marked REDUCED, one with trials not yet
+ended UNFINISHED. The benchmark is read from its files: a live
 one (the studies' trial directories) or a published one (``jzs export``: each study's ``study.json``
 beside its ``trials.csv``), the same tables from either; a published one loads neither trainer nor Numba.
 """
@@ -38,7 +42,7 @@ import pandas as pd
 from ..variants import JZS_ARCHITECTURES
 from .cost import group_stats
 from .report import _CSS, _html_table, _md_table, _versions, _write_csv, _write_text
-from .stats import ENDED, best_trials, compare, scored
+from .stats import ENDED, best_trials, check_table, compare, scored
 from .table import load, task_info
 
 JZS_TABLE1 = {
@@ -104,29 +108,67 @@ def _archs(definition: dict) -> list[str]:
     return list(definition.get("archs") or JZS_ARCHITECTURES)
 
 
+def _scored_task(task: str, df, lower: bool):
+    """(the ended trials of one task scored by :func:`.stats.scored`, "") — or, when ``scored`` refuses
+    the task because every trial that ended diverged or failed (there is no worst score to give them),
+    (those trials, unscored, all ``broken``, the reason). One task's failure leaves the others' numbers
+    standing; a table without the columns needed is still an error (checked first)."""
+    check_table(df)
+    ended = df[df["outcome"].isin(ENDED)]
+    if ended.empty:
+        return ended.assign(broken=False), ""
+    try:
+        return scored(ended, lower), ""
+    except ValueError as err:
+        return ended.assign(broken=True), f"{COLUMNS.get(task, task)}: no numbers — {err}"
+
+
 def cells(studies: dict) -> pd.DataFrame:
     """One row per (task, architecture), tasks in :data:`COLUMNS` order, cells in JZS's: ``cell`` (JZS's
-    label), ``expected`` (trials defined), ``ended``, ``pending`` (not ended yet), ``ours`` (test metric of
-    the best trial by validation; NaN before one ended), ``valid`` (its validation metric),
-    ``best_trial``, ``jzs`` (JZS Table 1, NaN where they print none), ``metric``, ``lower_is_better``,
-    ``cpu_seconds`` (mean per ended trial, :func:`.cost.group_stats`)."""
+    label), ``expected`` (trials defined), ``ended``, ``pending`` (not ended yet), ``broken`` (ended
+    trials that diverged or failed), ``ours`` (test metric of the best trial by validation; NaN before
+    one ended, and where every ended trial broke: the worst score of the task they stand in with is no
+    measurement of the cell), ``valid`` (its validation metric), ``best_trial``, ``jzs`` (JZS Table 1,
+    NaN where they print none), ``metric``, ``lower_is_better``, ``cpu_s_per_trial`` (mean over the
+    ended trials, :func:`.cost.group_stats`), ``task_note`` (why a task has no numbers, else "")."""
     rows = []
     for task in _tasks(studies):
         definition, df = studies[task]
         info = task_info(task)
         lower = info["lower_is_better"]
-        ended = df[df["outcome"].isin(ENDED)]
-        table = scored(ended, lower) if len(ended) else ended
+        table, task_note = _scored_task(task, df, lower)
         for arch in _archs(definition):
-            mine = table[table["arch"] == arch] if len(table) else table
-            ours, valid, trial = _best_cell(mine, lower) if len(mine) else (np.nan, np.nan, None)
+            mine = table[table["arch"] == arch]
+            broken = int(mine["broken"].sum())
+            ours, valid, trial = _best_cell(mine, lower) if broken < len(mine) else (np.nan, np.nan, None)
             expected = int(definition.get("trials") or len(df[df["arch"] == arch]))
             rows.append({"task": task, "arch": arch, "cell": LABELS.get(arch, arch), "expected": expected,
-                         "ended": len(mine), "pending": expected - len(mine), "ours": ours, "valid": valid,
-                         "best_trial": trial, "jzs": JZS_TABLE1.get(task, {}).get(arch, np.nan),
+                         "ended": len(mine), "pending": expected - len(mine), "broken": broken, "ours": ours,
+                         "valid": valid, "best_trial": trial, "jzs": JZS_TABLE1.get(task, {}).get(arch, np.nan),
                          "metric": info["label"], "lower_is_better": lower,
-                         "cpu_seconds": group_stats(ended[ended["arch"] == arch])["cpu_s_per_trial"]})
+                         "cpu_s_per_trial": group_stats(mine)["cpu_s_per_trial"], "task_note": task_note})
     return pd.DataFrame(rows)
+
+
+def _all_broke(ended: int, broken: int) -> bool:
+    """Whether every trial of a cell that ended (``ended`` of them) diverged or failed."""
+    return ended > 0 and broken == ended
+
+
+def notes(table: pd.DataFrame) -> list[str]:
+    """The notes under Table 1: per task, why it has no numbers (:func:`cells`' ``task_note``), or which
+    of its cells show no number because every trial that ended diverged or failed."""
+    out = []
+    for task, of_task in table.groupby("task", sort=False):
+        if of_task["task_note"].iloc[0]:
+            out.append(of_task["task_note"].iloc[0])
+            continue
+        broke = [f"{r.cell} ({r.ended})" for r in of_task.itertuples() if _all_broke(r.ended, r.broken)]
+        if broke:
+            out.append(f"{COLUMNS.get(task, task)}: every trial that ended diverged or failed in "
+                       f"{', '.join(broke)} — shown as 'broke', no number (the worst score of the task they "
+                       "count with in the comparison is not a measurement of the cell).")
+    return out
 
 
 def gap_closed(lstm: float, lstm_b: float, gru: float, lower_is_better: bool) -> float:
@@ -138,13 +180,20 @@ def gap_closed(lstm: float, lstm_b: float, gru: float, lower_is_better: bool) ->
     return float((lstm_b - lstm) / (gru - lstm)) if gru_better else np.nan
 
 
-def _welch(df, arch: str, baseline: str, top: float, alpha: float, lower: bool) -> dict:
-    """Welch's test of ``arch``'s best ``top`` against ``baseline``'s (test scores): {n, diff, p, verdict}."""
-    have = set(df.loc[df["outcome"].isin(ENDED), "arch"])
-    if not {arch, baseline} <= have:
-        return {"n": 0, "diff": np.nan, "p": np.nan, "verdict": "no trials"}
-    rows = compare(df[df["arch"].isin((arch, baseline))], baseline=baseline, top=top, alpha=alpha,
-                   lower_is_better=lower).set_index("arch")
+def _against(df, baseline: str, top: float, alpha: float, lower: bool):
+    """:func:`.stats.compare` of the whole task table against ``baseline``, one row per architecture
+    (index ``arch``); None when ``baseline`` has no ended trial. The whole table, not the pair compared:
+    a broken trial scores the worst of its task over every architecture, as in Table 1."""
+    if not (df["outcome"].isin(ENDED) & (df["arch"] == baseline)).any():
+        return None
+    return compare(df, baseline=baseline, top=top, alpha=alpha, lower_is_better=lower).set_index("arch")
+
+
+def _welch(rows, arch: str, baseline: str, top: float, missing: str = "no trials") -> dict:
+    """Welch's test of ``arch``'s best ``top`` against ``baseline``'s (test scores) from ``rows``
+    (:func:`_against` for ``baseline``): {n, diff, p, verdict}; ``missing`` is the verdict without them."""
+    if rows is None or arch not in rows.index:
+        return {"n": 0, "diff": np.nan, "p": np.nan, "verdict": missing}
     n = int(min(rows.loc[arch, "n_best"], rows.loc[baseline, "n_best"]))
     diff = float(rows.loc[arch, "best10_mean"] - rows.loc[baseline, "best10_mean"])
     if not np.isfinite(rows.loc[arch, "p"]):
@@ -158,18 +207,30 @@ def _welch(df, arch: str, baseline: str, top: float, alpha: float, lower: bool) 
 def headline(table: pd.DataFrame, studies: dict, top: float = 0.10, alpha: float = 0.05) -> pd.DataFrame:
     """Per task: LSTM, LSTM-b and GRU's best numbers, ``gru_better``, ``gap_closed`` (ours) and
     ``jzs_gap_closed`` (from JZS Table 1), Welch's p of LSTM-b against LSTM and against GRU on the best
-    ``top`` with their verdicts, and a one-line ``answer``."""
+    ``top`` with their verdicts (each from one :func:`.stats.compare` of the whole task), and a one-line
+    ``answer``. ``table``: :func:`cells` of ``studies``."""
     rows = []
     for task, of_task in table.groupby("task", sort=False):
-        best = of_task.set_index("arch")["ours"]
+        cell = of_task.set_index("arch")
+        best = cell["ours"]
         lower = bool(of_task["lower_is_better"].iloc[0])
         lstm, lstm_b, gru = (float(best.get(a, np.nan)) for a in ("LSTM", "LSTM-B", "GRU"))
         theirs = JZS_TABLE1.get(task, {})
         closed = gap_closed(lstm, lstm_b, gru, lower)
         df = studies[task][1]
-        against_lstm = _welch(df, "LSTM-B", "LSTM", top, alpha, lower)
-        against_gru = _welch(df, "LSTM-B", "GRU", top, alpha, lower)
-        if not np.isfinite([lstm, lstm_b, gru]).all():
+        task_note = of_task["task_note"].iloc[0]
+        if task_note:                                     # not scored: no comparison either
+            against_lstm = against_gru = _welch(None, "LSTM-B", "", top, "no scores (see the task's note)")
+        else:
+            against_lstm = _welch(_against(df, "LSTM", top, alpha, lower), "LSTM-B", "LSTM", top)
+            against_gru = _welch(_against(df, "GRU", top, alpha, lower), "LSTM-B", "GRU", top)
+        broke = [LABELS[a] for a in ("LSTM", "LSTM-B", "GRU")
+                 if a in cell.index and _all_broke(cell.loc[a, "ended"], cell.loc[a, "broken"])]
+        if task_note:
+            answer = "no answer: the task has no scores (see its note)"
+        elif broke:
+            answer = f"no answer: every trial of {', '.join(broke)} that ended diverged or failed"
+        elif not np.isfinite([lstm, lstm_b, gru]).all():
             answer = "not yet: LSTM, LSTM-b or GRU has no ended trial"
         elif not np.isfinite(closed):
             answer = "no gap here: the GRU is not better than LSTM"
@@ -215,25 +276,34 @@ def answer(gaps: pd.DataFrame, top: float = 0.10) -> str:
 
 def table1(table: pd.DataFrame) -> pd.DataFrame:
     """JZS Table 1's layout for the page: a row per cell, per task our number with the trials that ended
-    in brackets, and JZS's beside it for the tasks where they report one."""
+    in brackets ("—" before one ended, "broke" where every one that ended diverged or failed), and JZS's
+    beside it for the tasks where they report one."""
     tasks = list(dict.fromkeys(table["task"]))
     out = pd.DataFrame({"Cell": [LABELS.get(a, a) for a in dict.fromkeys(table["arch"])]})
     for task in tasks:
         of_task = table[table["task"] == task].set_index("cell")
         digits = 3 if not of_task["lower_is_better"].iloc[0] else 2
         heading = f"{COLUMNS.get(task, task)} ({'acc' if digits == 3 else 'NLL'})"
-        out[heading] = [("—" if not np.isfinite(of_task.loc[c, "ours"]) else f"{of_task.loc[c, 'ours']:.{digits}f}")
-                        + f" [{of_task.loc[c, 'ended']}]" for c in out["Cell"]]
+        out[heading] = [_shown(of_task.loc[c], digits) for c in out["Cell"]]
         if task in JZS_TABLE1:
             out[f"{COLUMNS[task]} JZS"] = [f"{of_task.loc[c, 'jzs']:.3f}" if np.isfinite(of_task.loc[c, "jzs"])
                                            else "—" for c in out["Cell"]]
     return out
 
 
+def _shown(row, digits: int) -> str:
+    """One cell of :func:`table1`: our number (or "broke", or "—") and the trials that ended."""
+    value = ("broke" if _all_broke(row["ended"], row["broken"]) else "—" if not np.isfinite(row["ours"])
+             else f"{row['ours']:.{digits}f}")
+    return f"{value} [{row['ended']}]"
+
+
 def cost(studies: dict, archs: int) -> pd.DataFrame:
     """CPU seconds per trial per task (the mean over its cells' ended trials, :func:`.cost.group_stats`)
     and the core-hours of K = :data:`PROJECTED_TRIALS` trials per cell, cpu_s_per_trial · ``archs`` · K
-    / 3600, per task and for the whole benchmark (``archs`` cells). ``studies`` as for :func:`cells`."""
+    / 3600, per task and for the whole benchmark (``archs`` cells). The benchmark's row needs every task:
+    while one has no ended trial with CPU seconds, its CPU and core-hours are NaN (:func:`cost_notes`
+    names the tasks and gives the others' sum). ``studies`` as for :func:`cells`."""
     rows = []
     for task in _tasks(studies):
         definition, df = studies[task]
@@ -242,10 +312,28 @@ def cost(studies: dict, archs: int) -> pd.DataFrame:
     per_task = pd.DataFrame(rows)
     for k in PROJECTED_TRIALS:
         per_task[f"core_h_K{k}"] = per_task["cpu_s_per_trial"] * archs * k / 3600
+    whole = bool(np.isfinite(per_task["cpu_s_per_trial"]).all())
     total = {"task": "benchmark", "trials_ended": int(per_task["trials_ended"].sum()),
-             "cpu_s_per_trial": float(np.nanmean(per_task["cpu_s_per_trial"])),
-             **{f"core_h_K{k}": float(per_task[f"core_h_K{k}"].sum()) for k in PROJECTED_TRIALS}}
+             "cpu_s_per_trial": float(np.mean(per_task["cpu_s_per_trial"].to_numpy(float))) if whole else np.nan,
+             **{f"core_h_K{k}": float(per_task[f"core_h_K{k}"].sum()) if whole else np.nan
+                for k in PROJECTED_TRIALS}}
     return pd.concat([per_task, pd.DataFrame([total])], ignore_index=True)
+
+
+def cost_notes(costs: pd.DataFrame) -> list[str]:
+    """The note under the cost table (:func:`cost`) when the benchmark's totals are NaN: the tasks without
+    an ended trial with CPU seconds, and the sum over the others, said to be partial."""
+    per_task = costs.iloc[:-1]                                  # the last row is the benchmark's
+    known = np.isfinite(per_task["cpu_s_per_trial"].to_numpy(float))
+    without = ", ".join(per_task.loc[~known, "task"])
+    if known.all():
+        return []
+    if not known.any():
+        return [f"Cost: no task has an ended trial with CPU seconds yet ({without}); nothing to project."]
+    sums = ", ".join(f"{per_task.loc[known, f'core_h_K{k}'].sum():.3g}" for k in PROJECTED_TRIALS)
+    ks = ", ".join(map(str, PROJECTED_TRIALS))
+    return [f"Cost: no ended trial with CPU seconds yet in {without}, so the benchmark's totals are not given; "
+            f"the other {int(known.sum())} task(s) alone (a partial sum): {sums} core-hours for K = {ks}."]
 
 
 def status(definition: dict, table: pd.DataFrame) -> list[str]:
@@ -299,6 +387,7 @@ def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> P
     gaps = headline(table, studies, top, alpha)
     costs = cost(studies, len(definition["archs"]))
     layout, warnings, said = table1(table), status(definition, table), answer(gaps, top)
+    table_notes, cost_said = notes(table), cost_notes(costs)
     setup, versions = setup_text(definition), _versions()
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_csv(out_dir / "table1.csv", table)
@@ -306,8 +395,10 @@ def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> P
     _write_csv(out_dir / "cost.csv", costs)
     title = "JZS's benchmark: Table 1 and the LSTM-b question"
     md = [f"# {title}", "", *[f"**{w}**\n" for w in warnings], setup, "", "## Table 1", "", _md_table(layout), "",
+          *[f"- {n}" for n in table_notes], *([""] if table_notes else []),
           "## Does LSTM-b close the LSTM–GRU gap?", "", said, "", _md_table(gaps), "",
           "## Cost (CPU seconds per trial; core-hours of K trials per cell)", "", _md_table(costs), "",
+          *[f"{n}\n" for n in cost_said],
           "## Versions", "", *[f"- {k}: {v}" for k, v in versions.items()], ""]
     _write_text(out_dir / "report.md", "\n".join(md))
     esc = html.escape
@@ -315,8 +406,10 @@ def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> P
             f"<style>{_CSS}</style></head><body><h1>{esc(title)}</h1>",
             *[f"<p class='warn'>{esc(w)}</p>" for w in warnings], f"<p>{esc(setup)}</p>",
             "<h2>Table 1</h2>", layout.to_html(index=False, border=0, escape=True),
+            *[f"<p>{esc(n)}</p>" for n in table_notes],
             "<h2>Does LSTM-b close the LSTM–GRU gap?</h2>", f"<p>{esc(said)}</p>", _html_table(gaps),
             "<h2>Cost (CPU seconds per trial; core-hours of K trials per cell)</h2>", _html_table(costs),
+            *[f"<p>{esc(n)}</p>" for n in cost_said],
             "<h2>Versions</h2><ul>", *[f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in versions.items()],
             "</ul></body></html>"]
     index = out_dir / "index.html"

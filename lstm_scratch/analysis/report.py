@@ -62,7 +62,10 @@ def _check(studies) -> list:
         definition, df = study
         if "task" not in definition:
             raise ValueError(f"study #{i + 1}: the definition has no 'task'; is this a study.json?")
-        check_table(df)
+        try:
+            check_table(df)
+        except ValueError as err:
+            raise ValueError(f"study #{i + 1} ({definition['task']}): {err}") from None
         if not df["outcome"].isin(ENDED).any():
             raise ValueError(f"study #{i + 1} ({definition['task']}): empty — no trial has ended yet "
                              f"({len(df)} rows); run it ('lstm-odyssey search run STUDY') before reporting")
@@ -76,12 +79,14 @@ def _check(studies) -> list:
 
 def counts(definition: dict, df):
     """Per architecture: trials expected, finished, early_stopped, diverged, failed, missing (not yet
-    ended: pending, running or absent), CPU hours."""
+    ended: pending, running or absent), CPU hours. ``trials`` of the definition is per architecture and
+    task: a bare table of several tasks expects that many in each."""
     expected = definition.get("trials")
+    tasks = max(1, df["task"].nunique())
     rows = []
     for arch in _archs(definition, df):
         of = df[df["arch"] == arch]
-        row = {"arch": arch, "expected": int(expected) if expected else len(of)}
+        row = {"arch": arch, "expected": int(expected) * tasks if expected else len(of)}
         row.update({o: int((of["outcome"] == o).sum()) for o in ENDED})
         row["missing"] = max(0, row["expected"] - sum(row[o] for o in ENDED))
         row["cpu_hours"] = float(of["cpu_seconds"].astype(float).sum() / 3600) if "cpu_seconds" in of else np.nan
@@ -113,8 +118,10 @@ def scorecard(task: str, comparison, pooled, lower_is_better: bool = True, robus
         if not has_base:
             return None, "vanilla (V) is missing or has fewer than 2 best trials"
         r = rows.loc[arch]
-        if r["n_best"] < 2 or not np.isfinite(r["p"]):
+        if r["n_best"] < 2:
             return None, f"{arch} has {int(r['n_best'])} best trial(s); Welch needs at least 2 per side"
+        if not np.isfinite(r["p"]):
+            return None, f"{arch}'s and V's best trials all score the same: Welch's t is 0/0"
         return r, f"{arch} − V = {r['best10_mean'] - rows.loc['V', 'best10_mean']:+.3g}, p = {r['p']:.2g}"
 
     for arch, worse in (("NFG", True), ("NOAF", True), ("CIFG", False), ("NP", False)):
@@ -136,8 +143,9 @@ def scorecard(task: str, comparison, pooled, lower_is_better: bool = True, robus
     again = dict.fromkeys(claims)
     if robust is not None:
         label, imp = robust
-        again = {claim: (f"{'agrees' if ok else 'disagrees'}: {found} ({label})" if testable else "not testable")
-                 for claim, (found, ok, testable, _) in fanova_findings(task, imp, lower_is_better).items()}
+        again = {claim: (f"{'agrees' if ok else 'disagrees'}: {found} ({label})" if testable else
+                         f"not testable: {why}")
+                 for claim, (found, ok, testable, why) in fanova_findings(task, imp, lower_is_better).items()}
     for claim, (found, ok, testable, why) in claims.items():
         add(claim, found, ok, testable, why, again[claim] or "")
     return pd.DataFrame(out, columns=["task", "finding", "this study", "verdict", "note", "without blow-ups"])
@@ -191,16 +199,22 @@ def best_lr_spread(imp, lower_is_better: bool = True, n: int = 20) -> float:
 
 def space_from_definition(definition: dict) -> dict:
     """The analysed box from the study's space ({name: {dist, low, high, …}} as in study.json): a
-    narrowed range replaces the paper's; a fixed dimension gets lo == hi and is dropped by fANOVA."""
+    narrowed range replaces the paper's (``importance.PAPER_SPACE``) or JZS's (``importance.JZS_SPACE``,
+    for a study of protocol jzs: study.json's ``params`` is the column ``budget``; ``layers`` drawn from
+    the integers a…b spans [a − ½, b + ½], each value its share of the measure, as JZS_SPACE's 1–4 do); a
+    fixed dimension gets lo == hi and is dropped by fANOVA."""
     space = definition.get("space") or {}
+    sources = {"one_minus_momentum": "momentum", "budget": "params"}     # analysed column → study.json name
     out = {}
-    for column, (label, _, log) in imp_mod.PAPER_SPACE.items():
-        source = "momentum" if column == "one_minus_momentum" else column
+    for column, (label, _, log) in {**imp_mod.PAPER_SPACE, **imp_mod.JZS_SPACE}.items():
+        source = sources.get(column, column)
         dim = space.get(source)
         if not isinstance(dim, dict):
             continue
         if dim.get("dist") == "fixed":
             out[column] = (label, (0.0, 0.0), log)
+        elif column == "layers" and dim.get("dist") == "choice" and dim.get("choices"):
+            out[column] = (label, (min(dim["choices"]) - 0.5, max(dim["choices"]) + 0.5), log)
         elif dim.get("low") is not None and dim.get("high") is not None:
             lo, hi = float(dim["low"]), float(dim["high"])
             out[column] = (label, (1 - hi, 1 - lo) if source == "momentum" else (lo, hi), log)
@@ -284,8 +298,9 @@ def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
                 "all architectures pooled, without those with blow-ups: "
                 + "; ".join(f"{t}: {', '.join(r['outliers'])}" for t, r in study["robust"].items()))
         panels = [(label, imp, time, task_info(t)["label"]) for (t, _), (label, imp, time) in zip(pooled, drawn)]
-        out.append((f"Fig. 4 — fANOVA marginals ({what})",
-                    figures.save(figures.figure4(panels, title), fig_dir / f"{name}_fig4")[0]))
+        if any(p in imp.names for _, imp, _, _ in panels for p in figures.FIG4_PARAMETERS):   # else no curve to draw
+            out.append((f"Fig. 4 — fANOVA marginals ({what})",
+                        figures.save(figures.figure4(panels, title), fig_dir / f"{name}_fig4")[0]))
         shares = [panel for t, imp in pooled for panel in
                   [(t, imp)] + ([(f"{t}, {study['robust'][t]['label']}", study["robust"][t]["importance"])]
                                 if t in study["robust"] else [])]
@@ -380,10 +395,11 @@ def write_report(studies, out_dir, top: float = 0.10, alpha: float = 0.05, n_tre
                 f"fANOVA: scikit-learn random forest, {n_trees} trees, bootstrap, all dimensions per split, "
                 f"leaves of 1 sample, seed {seed}; exact marginals over the trees' leaf partitions under the uniform "
                 "measure on the search box, with η, N and 1 − m in log10 space (as sampled); diverged trials "
-                "with the worst score, failed trials left out; all architectures pooled per task, and per architecture. "
-                "Where trials blew up — ended worse than a predictor that knows nothing (music: p = ½ for every "
-                "key, 88 ln 2 ≈ 61.0 nats per step) — the pooled analysis is repeated without their architectures: "
-                "Figs. 4 and 6 show that one, Fig. 5 both, the scorecard judges both.")
+                "with the worst score, failed trials left out; all architectures pooled per task, and per architecture.")
+    if any(s["blow_ups"] for s in analysed):
+        settings += (" Where trials blew up — ended worse than a predictor that knows nothing (the level is named "
+                     "with them) — the pooled analysis is repeated without their architectures: Figs. 4 and 6 show "
+                     "that one, Fig. 5 both, the scorecard judges both.")
     _write_text(out_dir / "report.md", _markdown(analysed, settings, versions, out_dir))
     index = out_dir / "index.html"
     _write_text(index, _html(analysed, settings, versions, out_dir))

@@ -23,6 +23,8 @@ table) are left out and counted as missing.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -131,7 +133,9 @@ def compare(df, baseline: str | None = "V", top: float = 0.10, alpha: float = 0.
                    "significant": False, "significant_bonferroni": False, "direction": "—"}
             reference = None if base is None else base["test_score"].to_numpy(float)
             if arch != baseline and reference is not None and len(scores) > 1 and len(reference) > 1:
-                t, p = ttest_ind(scores, reference, equal_var=False)
+                with warnings.catch_warnings():     # constant samples: SciPy warns, then gives NaN/inf (handled)
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    t, p = ttest_ind(scores, reference, equal_var=False)
                 # both samples constant: t and p are NaN, and so is the corrected p (min(1, NaN) would be 1)
                 row.update(t=float(t), p=float(p), p_bonferroni=min(1.0, float(p) * m) if np.isfinite(p) else np.nan)
                 if np.isfinite(p):
