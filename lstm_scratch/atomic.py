@@ -15,6 +15,7 @@ these folders:
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -87,14 +88,26 @@ def _writer_is_gone(name: str) -> bool:
     return False
 
 
+def _part_pattern(name: str | None) -> str:
+    """The glob of :func:`atomic_write`'s temporary files (of target ``name`` if given); it also matches
+    the older ``.<name>.<random>.part``, written before names carried the writer."""
+    return f".{glob.escape(name)}.*.part" if name is not None else ".*.part"
+
+
+def is_part_file(filename: str, name: str | None = None) -> bool:
+    """Whether ``filename`` (a name, not a path) is a temporary file of :func:`atomic_write` — of target
+    ``name`` if given — in flight or left by a killed write: not a file of its own (see the module
+    docstring)."""
+    return fnmatch.fnmatchcase(filename, _part_pattern(name))
+
+
 def remove_stale_parts(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
     """Remove the leftover temporary files of killed writes in ``folder`` (only those of target ``name``
     if given) that no one can still be writing; return what was removed. Safe to call from any number
     of processes at once."""
-    pattern = f".{glob.escape(name)}.*.part" if name is not None else ".*.part"
     now = time.time()
     removed = []
-    for part in Path(folder).glob(pattern):
+    for part in Path(folder).glob(_part_pattern(name)):
         try:
             age = now - part.stat().st_mtime
             if age > STALE_AFTER_S or (age > DEAD_WRITER_GRACE_S and _writer_is_gone(part.name)):

@@ -457,3 +457,46 @@ def test_two_processes_creating_one_study_at_once_agree_on_it(tmp_path, monkeypa
     with pytest.raises(ValueError, match="holds another study"):
         other.write()
     assert file.read_bytes() == before and not [p for p in (tmp_path / "s").iterdir() if p.name.endswith(".part")]
+
+
+def test_a_directory_holding_only_another_creators_temporary_file_is_free(tmp_path):
+    """A creator killed while writing study.json leaves ``.study.json.<pid>@<host>.<random>.part`` (hidden
+    from ``ls``); one creating the same study this moment has its own there. Neither makes the directory
+    taken: the study is created (and the killed creator's leftover, once stale, removed). Any other file
+    — a temporary file of another target too — still makes it taken."""
+    from lstm_scratch import atomic
+    dead = int(open("/proc/sys/kernel/pid_max").read()) + 1          # a pid that never runs
+    leftover = f".study.json.{dead}@{atomic._HOST}.x1.part"
+    for name, free in ((leftover, True), ("notes.txt", False), (f".notes.txt.{dead}@{atomic._HOST}.x1.part", False)):
+        where = tmp_path / name.strip(".")
+        where.mkdir()
+        (where / name).write_text("{\"format\": ")                    # half a definition
+        stale = time.time() - 2 * atomic.DEAD_WRITER_GRACE_S
+        os.utime(where / name, (stale, stale))
+        if free:
+            study = tiny_study(where, trials=1)
+            assert Study.open(where).id == study.id
+            assert sorted(p.name for p in where.iterdir()) == ["study.json"]     # the leftover removed
+        else:
+            with pytest.raises(ValueError, match=rf"{where.name}: exists and is not an empty directory \(no "
+                                                 r"study\.json in it\); choose a new directory for the study"):
+                tiny_study(where, trials=1)
+            assert [p.name for p in where.iterdir()] == [name]
+
+
+# ------------------------------------------------------------------------------------ events.log
+def test_a_torn_events_line_is_an_error_naming_the_file_and_line(tmp_path):
+    study = tiny_study(tmp_path / "s", trials=1)
+    assert study.events() == []                                      # no log yet
+    study.log_event(event="end", trial="V-0000")
+    study.log_event(event="end", trial="CIFG-0000")
+    log = tmp_path / "s" / "events.log"
+    good = log.read_bytes()
+    assert [e["trial"] for e in study.events()] == ["V-0000", "CIFG-0000"]
+    for bad, problem in ((b'{"time": "2024', r"not JSON \(Unterminated string"), (b"[1, 2]", "a JSON list"),
+                         (b'{"trial": "\xe9"}', r"not JSON \('utf-8' codec")):
+        log.write_bytes(good + bad + b"\n\n" + good)              # a torn line between good ones, a blank line
+        with pytest.raises(ValueError, match=rf"events\.log, line 3: {problem}.*; delete that line"):
+            study.events()
+    log.write_bytes(good + b"\n" + good)                           # blank lines are no events, nor errors
+    assert len(study.events()) == 4

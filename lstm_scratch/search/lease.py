@@ -21,6 +21,10 @@ the write ends. (The interruption lands at whatever Python instruction the threa
 always the return from a compiled kernel, but it could be a ``finally`` clause, whose rest it would skip:
 a lock or file it was to release may then stay held until the process exits. No wrong record can result;
 :meth:`Lease.publish` still guards the write.)
+
+A lease file that cannot be read (a network file system's ESTALE or EIO) is no sign of a takeover: the
+holder reads it again next beat, and gives the trial up only when the timeout has passed without a read
+— by then a takeover may have happened.
 """
 from __future__ import annotations
 
@@ -51,8 +55,18 @@ def read_lease(trial_dir: Path) -> dict | None:
     """The lease in ``trial_dir``, or None (absent or unreadable — a half-written lease cannot exist,
     writes are atomic, so unreadable means foreign: it protects nothing)."""
     try:
+        return _load(trial_dir)
+    except OSError:
+        return None
+
+
+def _load(trial_dir: Path) -> dict | None:
+    """The lease in ``trial_dir``; None if there is none or the file is no lease; ``OSError`` if it could
+    not be read just now (ESTALE, EIO: a hiccup of a network file system) — which tells its holder nothing
+    about who holds it."""
+    try:
         lease = json.loads((Path(trial_dir) / LEASE_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (FileNotFoundError, ValueError):
         return None
     ok = isinstance(lease, dict) and isinstance(lease.get("pid"), int) and isinstance(lease.get("heartbeat"), (int, float))
     return lease if ok else None
@@ -123,13 +137,18 @@ def _raise_in(thread_id: int, exception: type[BaseException]) -> None:
 class Lease:
     """A lease held by this process; :meth:`release` (or the ``with`` block's end) gives it back.
     A heartbeat thread rewrites the lease every ``heartbeat`` seconds while it is held; if it finds
-    another holder's lease, it raises :class:`LeaseLost` in the thread that took the lease (the one
-    running the trial), unless that thread has published the trial's result already."""
+    another holder's lease (or none), it raises :class:`LeaseLost` in the thread that took the lease
+    (the one running the trial), unless that thread has published the trial's result already.
 
-    def __init__(self, trial_dir: Path, heartbeat: float, labels: dict):
-        self.dir, self.heartbeat = Path(trial_dir), float(heartbeat)
+    A lease file that cannot be read (ESTALE, EIO on a network file system) says nothing about its
+    holder: the heartbeat tries again next beat, and counts the lease as lost only once ``timeout``
+    seconds have passed since it last read it as its own — by then another worker may have taken it."""
+
+    def __init__(self, trial_dir: Path, *, timeout: float, heartbeat: float, labels: dict):
+        self.dir, self.timeout, self.heartbeat = Path(trial_dir), float(timeout), float(heartbeat)
         self.content = {"host": socket.gethostname(), "pid": os.getpid(), "token": secrets.token_hex(8),
                         "acquired": time.time(), "heartbeat": time.time(), **labels}
+        self._confirmed = time.time()       # when the lease was last read as this one (acquire writes it)
         # The thread running the trial (the one that took the lease); None once it published. Read and
         # cleared only under the lease's lock, so an interruption and a publication never cross.
         self._runner = threading.get_ident()
@@ -141,43 +160,62 @@ class Lease:
         text = json.dumps(self.content)
         atomic_write(self.dir / LEASE_NAME, lambda handle: handle.write(text), binary=False)
 
-    def _ours(self) -> bool:
-        lease = read_lease(self.dir)
-        return lease is not None and lease.get("token") == self.content["token"]
+    def _ours(self) -> bool | None:
+        """Under the lease's lock: True if the lease file is this lease, False if it is absent or
+        another's; None if it could not be read and ``timeout`` has not passed since it last was this
+        lease (then it is False: lost)."""
+        try:
+            lease = _load(self.dir)
+        except OSError:
+            return None if time.time() - self._confirmed <= self.timeout else False
+        if lease is None or lease.get("token") != self.content["token"]:
+            return False
+        self._confirmed = time.time()
+        return True
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat):
             try:
                 with _critical(self.dir):
-                    if not self._ours():
+                    ours = self._ours()
+                    if ours is False:
                         self._lose()
                         return
-                    self._write()
-            except OSError:             # a hiccup of a network file system: try again next beat
+                    if ours:
+                        self._write()
+            except OSError:             # the lock or the write met a network file system's hiccup: again next beat
                 pass
 
     def _lose(self) -> None:
-        """Under the lease's lock, another worker's lease found: stop the trial (its result would not be
-        ours to publish)."""
+        """Under the lease's lock, another worker's lease found (or none, or none readable for the
+        timeout): stop the trial (its result would not be ours to publish)."""
         if self._runner is not None:
             _raise_in(self._runner, LeaseLost)
 
     def publish(self, write) -> None:
         """Call ``write()`` — the writing of the trial's result — if this process still holds the lease,
         checked under the lease's lock, which a takeover needs too; else raise :class:`LeaseLost` and
-        write nothing. After it, the trial thread is no longer interrupted: its result is out."""
-        with _critical(self.dir):
-            if not self._ours():
-                raise LeaseLost(f"{self.dir}: the lease was taken over by another worker")
-            write()
-            self._runner = None
+        write nothing. A lease file that cannot be read is read again every heartbeat (the lock let go
+        meanwhile), until it reads or the lease counts as lost (:class:`Lease`). After it, the trial
+        thread is no longer interrupted: its result is out."""
+        while True:
+            with _critical(self.dir):
+                ours = self._ours()
+                if ours is False:
+                    raise LeaseLost(f"{self.dir}: the lease was taken over by another worker, or its file "
+                                    f"could not be read for over {self.timeout:g} s")
+                if ours:
+                    write()
+                    self._runner = None
+                    return
+            time.sleep(self.heartbeat)
 
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         with _critical(self.dir):
-            if self._ours():
+            if self._ours():            # unreadable: left to go stale, its heartbeat has stopped
                 (self.dir / LEASE_NAME).unlink(missing_ok=True)
 
     def __enter__(self):
@@ -203,7 +241,7 @@ def acquire(trial_dir: Path, *, timeout: float, heartbeat: float, labels: dict |
     :class:`LeaseLost` if another worker takes the lease over."""
     trial_dir = Path(trial_dir)
     trial_dir.mkdir(parents=True, exist_ok=True)
-    lease = Lease(trial_dir, heartbeat, labels or {})
+    lease = Lease(trial_dir, timeout=timeout, heartbeat=heartbeat, labels=labels or {})
     with _critical(trial_dir):
         current = read_lease(trial_dir)
         if current is not None and not is_stale(current, timeout) and not _restarted(current, lease.content):

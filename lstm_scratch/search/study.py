@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import minibatch, records
-from ..atomic import atomic_write
+from ..atomic import atomic_write, is_part_file
 from ..provenance import provenance
 from ..rundir import RECORD_NAME
 from ..train import TrainConfig
@@ -139,7 +139,9 @@ def existing_definition(cls, path, name: str, what: str, definition: dict, diffe
     * the file ``path/name`` exists: ``cls.open(path)`` if ``differences(its definition, definition)``
       (→ {field: (existing, given)}) is empty, else a ``ValueError`` naming the file, the fields and
       ``remedy`` (what to do instead);
-    * the directory is free (absent or empty): None;
+    * the directory is free (absent, or empty but for temporary files of ``name`` —
+      :func:`lstm_scratch.atomic.is_part_file`: another process creating it this moment, or one killed
+      while it did; the exclusive write settles the first, and removes the second's once stale): None;
     * anything else (other files, or a file at ``path``): a ``ValueError`` naming ``path``.
 
     ``what`` names the thing (study, benchmark) in the messages."""
@@ -152,7 +154,7 @@ def existing_definition(cls, path, name: str, what: str, definition: dict, diffe
             raise ValueError(f"{file}: this directory holds another {what} (field: (existing, given)) {diff}; "
                              f"{remedy}")
         return existing
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    if path.exists() and (not path.is_dir() or any(not is_part_file(p.name, name) for p in path.iterdir())):
         raise ValueError(f"{path}: exists and is not an empty directory (no {name} in it); "
                          f"choose a new directory for the {what}")
     return None
@@ -394,8 +396,9 @@ class Study:
 
     # ---------------------------------------------------------------------------- events
     def log_event(self, **fields) -> None:
-        """Append one JSON line to ``events.log`` (a single O_APPEND write: lines from many processes
-        never interleave)."""
+        """Append one JSON line to ``events.log`` in a single O_APPEND write: on a local file system
+        lines from many processes never interleave. On NFS they may (its clients emulate O_APPEND:
+        two hosts can write at the same offset), tearing a line — :meth:`events` then names it."""
         line = json.dumps({"time": records.now(), **records.jsonable(fields)}) + "\n"
         fd = os.open(self.path / EVENTS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -404,11 +407,30 @@ class Study:
             os.close(fd)
 
     def events(self) -> list[dict]:
+        """The lines of ``events.log``, in order (none if there is no log yet). A line that is no JSON
+        object — torn by appends of several hosts on NFS, or edited — raises ``ValueError`` naming the
+        file and line: the log is a history for people and tests, not state (that is in the trial
+        directories), so deleting the line loses nothing a study needs."""
+        file = self.path / EVENTS_NAME
         try:
-            lines = (self.path / EVENTS_NAME).read_text(encoding="utf-8").splitlines()
+            lines = file.read_bytes().splitlines()
         except FileNotFoundError:
             return []
-        return [json.loads(line) for line in lines if line.strip()]
+        events = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line.decode("utf-8"))    # per line: a torn character is that line's error
+                problem = None if isinstance(event, dict) else f"a JSON {type(event).__name__}"
+            except ValueError as err:
+                problem = f"not JSON ({err})"
+            if problem is not None:
+                raise ValueError(f"{file}, line {number}: {problem}, not an event (a line torn by appends from "
+                                 "several hosts on NFS, or an edit?); delete that line — trial states live in "
+                                 "the trial directories, not in this log")
+            events.append(event)
+        return events
 
     # ---------------------------------------------------------------------------- summaries
     def status(self, states: list[TrialState] | None = None) -> dict:

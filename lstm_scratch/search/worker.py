@@ -103,9 +103,10 @@ def run_one(study, which, *, threads: int = 1, retry_failed: bool = False) -> di
 
 def _report_lost(study: Study, trial) -> None:
     holder = leases.read_lease(trial.path)
-    who = f"process {holder['pid']} on {holder.get('host')}" if holder else "another worker"
+    what = (f"process {holder['pid']} on {holder.get('host')} took the trial over" if holder else
+            "no lease of its own could be read since (another worker may hold it, or the file system failed)")
     print(f"trial {trial.id}: process {os.getpid()} on {socket.gethostname()} lost its lease (no heartbeat for "
-          f"over {study.lease_timeout:g} s: frozen, suspended or cut off?) and {who} took the trial over; "
+          f"over {study.lease_timeout:g} s: frozen, suspended or cut off?) and {what}; "
           "stopped it and discarded its result, nothing written (the checkpoint stays)",
           file=sys.stderr, flush=True)
 
