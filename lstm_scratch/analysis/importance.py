@@ -369,7 +369,7 @@ def blow_ups(df, uninformed: dict, lower_is_better: bool = True) -> dict:
     architectures that have blow-ups (whole architectures, so the response surface of the rest is not
     conditioned on outcomes). A statistical fence (Tukey's Q3 + 3·IQR) does not serve: in a study with a
     short epoch cap the slow learners at small η form a long but legitimate tail past it."""
-    from .stats import _order, scored
+    from .stats import arch_order, scored
     table = scored(df, lower_is_better)
     table = table[~table["broken"]]
     found = {}
@@ -380,7 +380,7 @@ def blow_ups(df, uninformed: dict, lower_is_better: bool = True) -> dict:
         y = of_task["test_score"].to_numpy(float)
         counts = of_task.loc[y > level if lower_is_better else y < level, "arch"].value_counts()
         if len(counts):
-            found[task] = {arch: int(counts[arch]) for arch in _order(counts.index)}
+            found[task] = {arch: int(counts[arch]) for arch in arch_order(counts.index)}
     return found
 
 

@@ -41,7 +41,7 @@ import pandas as pd
 
 from ..variants import JZS_ARCHITECTURES
 from .cost import group_stats
-from .report import _CSS, _html_table, _md_table, _versions, _write_csv, _write_text
+from . import page
 from .stats import ENDED, best_trials, check_table, compare, scored
 from .table import load, task_info
 
@@ -388,30 +388,30 @@ def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> P
     costs = cost(studies, len(definition["archs"]))
     layout, warnings, said = table1(table), status(definition, table), answer(gaps, top)
     table_notes, cost_said = notes(table), cost_notes(costs)
-    setup, versions = setup_text(definition), _versions()
+    setup, versions = setup_text(definition), page.versions()
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_csv(out_dir / "table1.csv", table)
-    _write_csv(out_dir / "gap.csv", gaps)
-    _write_csv(out_dir / "cost.csv", costs)
+    page.write_csv(out_dir / "table1.csv", table)
+    page.write_csv(out_dir / "gap.csv", gaps)
+    page.write_csv(out_dir / "cost.csv", costs)
     title = "JZS's benchmark: Table 1 and the LSTM-b question"
-    md = [f"# {title}", "", *[f"**{w}**\n" for w in warnings], setup, "", "## Table 1", "", _md_table(layout), "",
+    md = [f"# {title}", "", *[f"**{w}**\n" for w in warnings], setup, "", "## Table 1", "", page.md_table(layout), "",
           *[f"- {n}" for n in table_notes], *([""] if table_notes else []),
-          "## Does LSTM-b close the LSTM–GRU gap?", "", said, "", _md_table(gaps), "",
-          "## Cost (CPU seconds per trial; core-hours of K trials per cell)", "", _md_table(costs), "",
+          "## Does LSTM-b close the LSTM–GRU gap?", "", said, "", page.md_table(gaps), "",
+          "## Cost (CPU seconds per trial; core-hours of K trials per cell)", "", page.md_table(costs), "",
           *[f"{n}\n" for n in cost_said],
           "## Versions", "", *[f"- {k}: {v}" for k, v in versions.items()], ""]
-    _write_text(out_dir / "report.md", "\n".join(md))
+    page.write_text(out_dir / "report.md", "\n".join(md))
     esc = html.escape
-    page = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
-            f"<style>{_CSS}</style></head><body><h1>{esc(title)}</h1>",
-            *[f"<p class='warn'>{esc(w)}</p>" for w in warnings], f"<p>{esc(setup)}</p>",
-            "<h2>Table 1</h2>", layout.to_html(index=False, border=0, escape=True),
-            *[f"<p>{esc(n)}</p>" for n in table_notes],
-            "<h2>Does LSTM-b close the LSTM–GRU gap?</h2>", f"<p>{esc(said)}</p>", _html_table(gaps),
-            "<h2>Cost (CPU seconds per trial; core-hours of K trials per cell)</h2>", _html_table(costs),
-            *[f"<p>{esc(n)}</p>" for n in cost_said],
-            "<h2>Versions</h2><ul>", *[f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in versions.items()],
-            "</ul></body></html>"]
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
+             f"<style>{page.CSS}</style></head><body><h1>{esc(title)}</h1>",
+             *[f"<p class='warn'>{esc(w)}</p>" for w in warnings], f"<p>{esc(setup)}</p>",
+             "<h2>Table 1</h2>", layout.to_html(index=False, border=0, escape=True),
+             *[f"<p>{esc(n)}</p>" for n in table_notes],
+             "<h2>Does LSTM-b close the LSTM–GRU gap?</h2>", f"<p>{esc(said)}</p>", page.html_table(gaps),
+             "<h2>Cost (CPU seconds per trial; core-hours of K trials per cell)</h2>", page.html_table(costs),
+             *[f"<p>{esc(n)}</p>" for n in cost_said],
+             "<h2>Versions</h2><ul>", *[f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in versions.items()],
+             "</ul></body></html>"]
     index = out_dir / "index.html"
-    _write_text(index, "\n".join(page))
+    page.write_text(index, "\n".join(parts))
     return index

@@ -15,14 +15,13 @@ from __future__ import annotations
 import base64
 import html
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_write
 from . import cost as cost_mod
+from . import page
 from . import importance as imp_mod
 from .stats import ENDED, check_table, compare, scored
 from .table import task_info
@@ -317,27 +316,6 @@ def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def _versions() -> dict:
-    import matplotlib
-    import pandas
-    import scipy
-    import sklearn
-
-    from .. import __version__
-    from ..provenance import code_version
-    return {"lstm_scratch": __version__, "code": code_version(), "python": platform.python_version(),
-            "numpy": np.__version__, "pandas": pandas.__version__, "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__}
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda handle: handle.write(text), binary=False)
-
-
-def _write_csv(path: Path, frame) -> None:
-    atomic_write(path, lambda handle: frame.to_csv(handle, index=False), binary=False)
-
-
 def _machines(df) -> str:
     """The machines and code the trials ran on (" Ran on AMD EPYC × 2 (1 host). Every trial ran with code
     git:…."), from the table's ``cpu``, ``host`` and ``code_version`` columns when it has them (tables
@@ -376,7 +354,7 @@ def write_report(studies, out_dir, top: float = 0.10, alpha: float = 0.05, n_tre
     """Write the report of ``studies`` ([(definition, DataFrame)], module docstring) into ``out_dir``;
     returns the path of index.html. Bad input raises ``ValueError`` before anything is written."""
     checked = _check(studies)
-    versions = _versions()
+    versions = page.versions()
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: exists and is not a directory; choose another --out")
@@ -386,8 +364,8 @@ def write_report(studies, out_dir, top: float = 0.10, alpha: float = 0.05, n_tre
     for study in analysed:
         study["figures"] = _figures(study, fig_dir)
         for what in ("counts", "cost", "comparison", "importance_table"):
-            _write_csv(out_dir / f"{study['name']}_{what.replace('_table', '')}.csv", study[what])
-    _write_csv(out_dir / "scorecard.csv",
+            page.write_csv(out_dir / f"{study['name']}_{what.replace('_table', '')}.csv", study[what])
+    page.write_csv(out_dir / "scorecard.csv",
                pd.concat([s["scorecard"].assign(study=s["name"]) for s in analysed], ignore_index=True))
     settings = (f"Best {top:.0%} of each architecture's trials chosen by validation metric, scored on the test "
                 f"metric; Welch's t-test against V at α = {alpha} (Bonferroni beside it). Diverged and failed "
@@ -400,9 +378,9 @@ def write_report(studies, out_dir, top: float = 0.10, alpha: float = 0.05, n_tre
         settings += (" Where trials blew up — ended worse than a predictor that knows nothing (the level is named "
                      "with them) — the pooled analysis is repeated without their architectures: Figs. 4 and 6 show "
                      "that one, Fig. 5 both, the scorecard judges both.")
-    _write_text(out_dir / "report.md", _markdown(analysed, settings, versions, out_dir))
+    page.write_text(out_dir / "report.md", _markdown(analysed, settings, versions, out_dir))
     index = out_dir / "index.html"
-    _write_text(index, _html(analysed, settings, versions, out_dir))
+    page.write_text(index, _html(analysed, settings, versions, out_dir))
     return index
 
 
@@ -417,23 +395,6 @@ def _blow_up_note(study: dict) -> str:
         parts.append(text + (f"; the {robust['label']} analysis is shown beside the pooled one" if robust else
                              "; too few trials are left without their architectures for a second analysis"))
     return ("Blow-ups (" + "; ".join(parts) + ").") if parts else ""
-
-
-def _fmt(frame):
-    return frame.round(4)
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "—" if not np.isfinite(value) else f"{value:.4g}"
-    return str(value).replace("|", "\\|")
-
-
-def _md_table(frame) -> str:
-    """A GitHub-flavoured Markdown table (pandas' to_markdown needs the optional ``tabulate``)."""
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def reductions(definition: dict) -> list[str]:
@@ -488,14 +449,14 @@ def _markdown(analysed, settings, versions, out_dir: Path) -> str:
         lines += [f"## {s['name']} ({', '.join(s['tasks'])})", "", f"**{_status(s)}**", ""]
         if _reduced(s):
             lines += [f"**{_reduced(s)}**", ""]
-        lines += ["### Scorecard against the paper", "", _md_table(s["scorecard"]), "",
-                  "### Trials", "", _md_table(s["counts"]), "",
-                  "### Cost", "", s["cost_summary"], "", *[_md_table(t) + "\n" for t in cost_mod.tables(s["cost"])],
-                  "### Architectures against vanilla (Welch)", "", _md_table(s["comparison"]), ""]
+        lines += ["### Scorecard against the paper", "", page.md_table(s["scorecard"]), "",
+                  "### Trials", "", page.md_table(s["counts"]), "",
+                  "### Cost", "", s["cost_summary"], "", *[page.md_table(t) + "\n" for t in cost_mod.tables(s["cost"])],
+                  "### Architectures against vanilla (Welch)", "", page.md_table(s["comparison"]), ""]
         table = s["importance_table"]
         if len(table):
             lines += ["### fANOVA: fraction of variance", "", *([_blow_up_note(s), ""] if _blow_up_note(s) else []),
-                      _md_table(table[table["kind"] != "pair"]), ""]
+                      page.md_table(table[table["kind"] != "pair"]), ""]
         for caption, png in s["figures"]:
             rel = png.relative_to(out_dir).as_posix()
             lines += [f"![{caption}]({rel})", f"*{caption}* ([SVG]({Path(rel).with_suffix('.svg').as_posix()}))", ""]
@@ -504,20 +465,10 @@ def _markdown(analysed, settings, versions, out_dir: Path) -> str:
     return "\n".join(lines)
 
 
-_CSS = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
-        "font-size:13px;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px}th{background:#eee}"
-        ".warn{background:#fde0dc;border:1px solid #d62728;padding:0.5em;font-weight:bold}"
-        "img{max-width:100%}pre{background:#f6f6f6;padding:0.5em;font-size:12px}")
-
-
-def _html_table(frame) -> str:
-    return _fmt(frame).to_html(index=False, na_rep="—", border=0, escape=True)
-
-
 def _html(analysed, settings, versions, out_dir: Path) -> str:
     esc = html.escape
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>LSTM Odyssey study report</title>",
-             f"<style>{_CSS}</style></head><body><h1>LSTM: A Search Space Odyssey — study report</h1>"]
+             f"<style>{page.CSS}</style></head><body><h1>LSTM: A Search Space Odyssey — study report</h1>"]
     if any(s["synthetic"] for s in analysed):
         parts.append("<p class='warn'>SYNTHETIC STAND-IN DATA in at least one study below — not the paper's "
                      "corpus.</p>")
@@ -527,17 +478,17 @@ def _html(analysed, settings, versions, out_dir: Path) -> str:
         parts += [f"<h2>{esc(s['name'])} ({esc(', '.join(s['tasks']))})</h2>",
                   f"<p class='{'warn' if warn else ''}'>{esc(_status(s))}</p>",
                   f"<p class='warn'>{esc(_reduced(s))}</p>" if _reduced(s) else "",
-                  "<h3>Scorecard against the paper</h3>", _html_table(s["scorecard"]),
-                  "<h3>Trials</h3>", _html_table(s["counts"]),
-                  "<h3>Cost</h3>", f"<p>{esc(s['cost_summary'])}</p>", *map(_html_table, cost_mod.tables(s["cost"])),
-                  "<h3>Architectures against vanilla (Welch)</h3>", _html_table(s["comparison"])]
+                  "<h3>Scorecard against the paper</h3>", page.html_table(s["scorecard"]),
+                  "<h3>Trials</h3>", page.html_table(s["counts"]),
+                  "<h3>Cost</h3>", f"<p>{esc(s['cost_summary'])}</p>", *map(page.html_table, cost_mod.tables(s["cost"])),
+                  "<h3>Architectures against vanilla (Welch)</h3>", page.html_table(s["comparison"])]
         table = s["importance_table"]
         if len(table):
             parts += ["<h3>fANOVA: fraction of variance</h3>",
                       f"<p>{esc(_blow_up_note(s))}</p>" if _blow_up_note(s) else "",
-                      _html_table(table[table["kind"] != "pair"]),
+                      page.html_table(table[table["kind"] != "pair"]),
                       "<details><summary>pairwise interactions</summary>",
-                      _html_table(table[table["kind"] == "pair"]), "</details>"]
+                      page.html_table(table[table["kind"] == "pair"]), "</details>"]
         for caption, png in s["figures"]:
             data = base64.b64encode(png.read_bytes()).decode("ascii")
             parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"

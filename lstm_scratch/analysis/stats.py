@@ -84,7 +84,7 @@ def best_trials(group, top: float, lower_is_better: bool = True):
     return ranked.head(n_best(len(ranked), top))
 
 
-def _order(archs) -> list:
+def arch_order(archs) -> list:
     """Architectures in the tables' order: the paper's nine (V, then the eight variants, as in
     ``LSTM_VARIANTS``), then JZS's set in ``JZS_ARCHITECTURES`` order (TANH, LSTM, LSTM-F/-I/-O/-B, GRU,
     MUT1–3), then any other name, sorted."""
@@ -113,10 +113,10 @@ def compare(df, baseline: str | None = "V", top: float = 0.10, alpha: float = 0.
                          "failed); run the study before comparing architectures")
     if baseline is not None and baseline not in set(table["arch"]):
         raise ValueError(f"baseline architecture {baseline!r} has no ended trial in this table (it has "
-                         f"{_order(table['arch'].unique())}); pass one of those, or baseline=None")
+                         f"{arch_order(table['arch'].unique())}); pass one of those, or baseline=None")
     rows = []
     for task, of_task in table.groupby("task", sort=True):
-        groups = {arch: of_task[of_task["arch"] == arch] for arch in _order(of_task["arch"].unique())}
+        groups = {arch: of_task[of_task["arch"] == arch] for arch in arch_order(of_task["arch"].unique())}
         best = {arch: best_trials(g, top, lower_is_better) for arch, g in groups.items()}
         base = best.get(baseline)
         m = sum(1 for arch in groups if arch != baseline) if base is not None else 0

@@ -1,0 +1,56 @@
+"""What both reports' pages are made of (:mod:`.report` for a study, :mod:`.jzs_table` for JZS's
+benchmark): tables in Markdown and HTML, the page's CSS, the versions listed at the end, and atomic
+writing of text and CSV files."""
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write
+
+CSS = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
+       "font-size:13px;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px}th{background:#eee}"
+       ".warn{background:#fde0dc;border:1px solid #d62728;padding:0.5em;font-weight:bold}"
+       "img{max-width:100%}pre{background:#f6f6f6;padding:0.5em;font-size:12px}")
+
+
+def versions() -> dict:
+    """The versions a report names: this package, its code (git commit), Python and the libraries."""
+    import matplotlib
+    import pandas
+    import scipy
+    import sklearn
+
+    from .. import __version__
+    from ..provenance import code_version
+    return {"lstm_scratch": __version__, "code": code_version(), "python": platform.python_version(),
+            "numpy": np.__version__, "pandas": pandas.__version__, "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__}
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda handle: handle.write(text), binary=False)
+
+
+def write_csv(path: Path, frame) -> None:
+    atomic_write(path, lambda handle: frame.to_csv(handle, index=False), binary=False)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "—" if not np.isfinite(value) else f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def md_table(frame) -> str:
+    """A GitHub-flavoured Markdown table (pandas' to_markdown needs the optional ``tabulate``)."""
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def html_table(frame) -> str:
+    """An HTML table, numbers rounded to 4 decimals, missing values as "—"."""
+    return frame.round(4).to_html(index=False, na_rep="—", border=0, escape=True)
