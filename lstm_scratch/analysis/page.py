@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..atomic import atomic_write
 
@@ -54,3 +55,54 @@ def md_table(frame) -> str:
 def html_table(frame) -> str:
     """An HTML table, numbers rounded to 4 decimals, missing values as "—"."""
     return frame.round(4).to_html(index=False, na_rep="—", border=0, escape=True)
+
+
+# ------------------------------------------------------------------ display: names and number formats
+# The CSV files keep the analysis' column names and every digit; the pages show the same tables with
+# names a reader of the paper understands and numbers at the precision that means something.
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and not np.isfinite(value))
+
+
+def fixed(decimals: int, sign: bool = False):
+    """Format with ``decimals`` decimals (``sign``: always a sign — a difference)."""
+    return lambda v: "—" if _missing(v) else f"{float(v):{'+' if sign else ''}.{decimals}f}"
+
+
+def significant(digits: int):
+    """Format with ``digits`` significant digits, without exponent for everyday sizes."""
+    def format_(v):
+        return "—" if _missing(v) else f"{float(v):,.{digits}g}" if abs(float(v)) < 1e6 else f"{float(v):.{digits}e}"
+    return format_
+
+
+def p_value(v) -> str:
+    """p with two significant digits; "< 0.001" below that."""
+    return "—" if _missing(v) else "< 0.001" if float(v) < 0.001 else f"{float(v):.2g}"
+
+
+def percent(v) -> str:
+    """A fraction in % with one decimal; "< 0.1 %" below that."""
+    if _missing(v):
+        return "—"
+    return "< 0.1 %" if 0 <= float(v) < 0.0005 else f"{100 * float(v):.1f} %"
+
+
+def count(v) -> str:
+    """An integer with thousands separators (84,788)."""
+    return "—" if _missing(v) else f"{int(round(float(v))):,}"
+
+
+def yes(v) -> str:
+    return "yes" if v is True or v == 1 else "—"
+
+
+def text(v) -> str:
+    return "—" if _missing(v) else str(v)
+
+
+def displayed(frame, columns: dict) -> pd.DataFrame:
+    """``frame`` as shown on a page: the columns of ``columns`` ({column: (display name, format)}) that
+    it has, in that order, renamed and formatted to strings."""
+    shown = [c for c in columns if c in frame.columns]
+    return pd.DataFrame({columns[c][0]: [columns[c][1](v) for v in frame[c]] for c in shown}, index=frame.index)

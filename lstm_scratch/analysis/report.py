@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import pandas as pd
 from . import cost as cost_mod
 from . import page
 from . import importance as imp_mod
-from .stats import ENDED, check_table, compare, scored
+from .stats import ENDED, arch_order, check_table, compare, scored
 from .table import task_info
 
 MIN_IMPORTANCE_TRIALS = 20      # below this a forest of 64 trees on 4 dimensions says little
@@ -121,7 +122,7 @@ def scorecard(task: str, comparison, pooled, lower_is_better: bool = True, robus
             return None, f"{arch} has {int(r['n_best'])} best trial(s); Welch needs at least 2 per side"
         if not np.isfinite(r["p"]):
             return None, f"{arch}'s and V's best trials all score the same: Welch's t is 0/0"
-        return r, f"{arch} − V = {r['best10_mean'] - rows.loc['V', 'best10_mean']:+.3g}, p = {r['p']:.2g}"
+        return r, f"{arch} − V = {r['best10_mean'] - rows.loc['V', 'best10_mean']:+.3f}, p = {r['p']:.2g}"
 
     for arch, worse in (("NFG", True), ("NOAF", True), ("CIFG", False), ("NP", False)):
         r, found = welch(arch)
@@ -159,7 +160,7 @@ def fanova_findings(task: str, imp, lower_is_better: bool = True) -> dict:
     claim = "η has the largest share of variance"
     if "lr" in main:
         top = max(main, key=main.get)
-        out[claim] = (f"η {main['lr']:.1%}; largest: {top} {main[top]:.1%}", top == "lr", True, "")
+        out[claim] = (f"η {main['lr']:.1%}; largest: {SYMBOLS.get(top, top)} {main[top]:.1%}", top == "lr", True, "")
     else:
         out[claim] = ("—", False, False, why or "η is fixed in this study")
     claim = "η > 2/3 of the variance on JSB"
@@ -279,9 +280,13 @@ def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
         rows = study["comparison"][study["comparison"]["task"] == task]
         fig = figures.figure3(table[table["task"] == task], rows, info["label"], title,
                               baseline="V" if "V" in set(rows["arch"]) else None, top=study["top"],
+                              alpha=study["alpha"],
                               lower_is_better=study["lower_is_better"])
         suffix = f"_{task}" if len(study["tasks"]) > 1 else ""
-        out.append((f"Fig. 3 — {task}: test {info['label']} by architecture",
+        out.append((f"Fig. 3 — {task}: test {info['label']} by architecture. Left: every ended trial; right: "
+                    f"the best {study['top']:.0%} by validation, scored on test. Box = quartiles, whiskers = range, "
+                    "◇ = mean, ▲ = mean parameter count of the best trials (right axis); coloured: Welch's test "
+                    f"against V at p < {study['alpha']}, uncorrected.",
                     figures.save(fig, fig_dir / f"{name}_fig3{suffix}")[0]))
     # Figs. 4 and 6 draw the pooled analysis without the architectures that blew up where a task has them
     # (a marginal of a handful of blown-up trials says nothing about the rest); Fig. 5 shows both analyses.
@@ -298,22 +303,35 @@ def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
                 + "; ".join(f"{t}: {', '.join(r['outliers'])}" for t, r in study["robust"].items()))
         panels = [(label, imp, time, task_info(t)["label"]) for (t, _), (label, imp, time) in zip(pooled, drawn)]
         if any(p in imp.names for _, imp, _, _ in panels for p in figures.FIG4_PARAMETERS):   # else no curve to draw
-            out.append((f"Fig. 4 — fANOVA marginals ({what})",
+            out.append((f"Fig. 4 — fANOVA marginals ({what}). The forest's prediction of the test metric as one "
+                        "hyperparameter varies, averaged over the others under the uniform measure on the search "
+                        "box (so it lies above the best trials); band = ±1 std across the trees, not a confidence "
+                        "interval; dashed orange = the same marginal of CPU seconds per trial (right axis).",
                         figures.save(figures.figure4(panels, title), fig_dir / f"{name}_fig4")[0]))
         shares = [panel for t, imp in pooled for panel in
                   [(t, imp)] + ([(f"{t}, {study['robust'][t]['label']}", study["robust"][t]["importance"])]
                                 if t in study["robust"] else [])]
         out.append(("Fig. 5 — shares of variance (all architectures pooled"
-                    + ("; and without the architectures with blow-ups)" if study["robust"] else ")"),
+                    + ("; and without the architectures with blow-ups)" if study["robust"] else ")")
+                    + ": each hyperparameter's main effect (± std across the trees) and all interactions together "
+                    "(1 − Σ main effects), of the variance of the test metric over the search box.",
                     figures.save(figures.figure5(shares, title), fig_dir / f"{name}_fig5")[0]))
         for (t, _), (label, imp, _) in zip(pooled, drawn):
             if len(imp.names) >= 2:
                 suffix = f"_{t}" if len(pooled) > 1 else ""
                 whose = label.split(", ", 1)[1] if ", " in label else "all architectures pooled"
-                out.append((f"Fig. 6 — {t}: pairs of hyperparameters ({whose})",
+                out.append((f"Fig. 6 — {t}: pairs of hyperparameters ({whose}). Left triangle: the joint "
+                            "marginal of the test metric over each pair; right: its interaction part alone "
+                            "(a_ab − a_a − a_b + f∅: how far the pair departs from 'the effects add up'). Each "
+                            "panel has its own colour scale.",
                             figures.save(figures.figure6(imp, label, title, task_info(t)["label"]),
                                          fig_dir / f"{name}_fig6{suffix}")[0]))
     return out
+
+
+def _short_commits(text: str) -> str:
+    """``text`` with every 40-digit commit hash cut to its first 12 digits (as ``git log`` would show it)."""
+    return re.sub(r"\b([0-9a-f]{12})[0-9a-f]{28}\b", r"\1", text)
 
 
 def _machines(df) -> str:
@@ -322,7 +340,8 @@ def _machines(df) -> str:
     exported before they existed do not)."""
     def distinct(column):
         return sorted(df[column].dropna().astype(str).unique()) if column in df.columns else []
-    cpus, hosts, codes = distinct("cpu"), distinct("host"), distinct("code_version")
+    cpus, hosts = distinct("cpu"), distinct("host")
+    codes = sorted({_short_commits(c) for c in distinct("code_version")})
     text = ""
     if cpus:
         text += f" Ran on {', '.join(cpus)}" + (f" ({len(hosts)} host{'s' if len(hosts) != 1 else ''})." if hosts else ".")
@@ -339,8 +358,9 @@ def _status(study: dict) -> str:
     made = ", ".join(f"{k} {v}" for k, v in (("created", definition.get("created")),
                                             ("code", (definition.get("provenance") or {}).get("code_version")))
                      if v)
+    made = _short_commits(made)
     text = (f"{study['expected'] - study['missing']} of {study['expected']} trials ended; "
-            f"total CPU time {study['cpu_hours']:.2f} h{' (' + made + ')' if made else ''}.")
+            f"total CPU time {study['cpu_hours']:.2f} core-hours{' (' + made + ')' if made else ''}.")
     text += _machines(study["df"])
     if study["missing"]:
         text += f" UNFINISHED: {study['missing']} trial(s) missing (not yet run); results may change."
@@ -367,17 +387,21 @@ def write_report(studies, out_dir, top: float = 0.10, alpha: float = 0.05, n_tre
             page.write_csv(out_dir / f"{study['name']}_{what.replace('_table', '')}.csv", study[what])
     page.write_csv(out_dir / "scorecard.csv",
                pd.concat([s["scorecard"].assign(study=s["name"]) for s in analysed], ignore_index=True))
-    settings = (f"Best {top:.0%} of each architecture's trials chosen by validation metric, scored on the test "
-                f"metric; Welch's t-test against V at α = {alpha} (Bonferroni beside it). Diverged and failed "
-                "trials count as trials with the worst finite score of their task (lstm_scratch.analysis.stats). "
-                f"fANOVA: scikit-learn random forest, {n_trees} trees, bootstrap, all dimensions per split, "
-                f"leaves of 1 sample, seed {seed}; exact marginals over the trees' leaf partitions under the uniform "
-                "measure on the search box, with η, N and 1 − m in log10 space (as sampled); diverged trials "
-                "with the worst score, failed trials left out; all architectures pooled per task, and per architecture.")
+    settings = [
+        f"Comparison: each architecture's best {top:.0%} of trials, chosen by validation metric and scored on the "
+        f"test metric, against vanilla LSTM (V) by Welch's t-test at α = {alpha}, with Bonferroni's correction "
+        "beside it.",
+        "Broken trials: a diverged or failed trial counts, with the worst score any trial of its task reached.",
+        f"fANOVA: a random forest of {n_trees} trees (scikit-learn, bootstrap samples, every hyperparameter tried "
+        f"at each split, grown to single trials, seed {seed}) fitted to the test metric; each tree's marginals "
+        "computed exactly under the uniform measure on the search box, with η, N and 1 − m in log10 space as "
+        "they were sampled. Diverged trials count with the worst score, failed ones are left out. Every "
+        "architecture's trials pooled per task (the paper's figures), and each architecture alone.",
+    ]
     if any(s["blow_ups"] for s in analysed):
-        settings += (" Where trials blew up — ended worse than a predictor that knows nothing (the level is named "
-                     "with them) — the pooled analysis is repeated without their architectures: Figs. 4 and 6 show "
-                     "that one, Fig. 5 both, the scorecard judges both.")
+        settings.append("Blow-ups: where trials ended worse than a predictor that knows nothing (the level is "
+                        "named with them), the pooled analysis is repeated without their architectures: Figs. 4 "
+                        "and 6 show that one, Fig. 5 both, the scorecard judges both.")
     page.write_text(out_dir / "report.md", _markdown(analysed, settings, versions, out_dir))
     index = out_dir / "index.html"
     page.write_text(index, _html(analysed, settings, versions, out_dir))
@@ -389,12 +413,14 @@ def _blow_up_note(study: dict) -> str:
     parts = []
     for task, held in study["blow_ups"].items():
         level = task_info(task)["uninformed"]
-        text = (f"{task}: trials that ended worse than a predictor that knows nothing ({level:.1f}) — "
-                + ", ".join(f"{arch} {n}" for arch, n in held.items()))
+        who = ", ".join(f"{n} {arch}" for arch, n in held.items())
         robust = study["robust"].get(task)
-        parts.append(text + (f"; the {robust['label']} analysis is shown beside the pooled one" if robust else
-                             "; too few trials are left without their architectures for a second analysis"))
-    return ("Blow-ups (" + "; ".join(parts) + ").") if parts else ""
+        parts.append(f"on {task}, {who} trial(s) ended worse than a predictor that knows nothing (test metric "
+                     f"beyond {level:.1f}); " +
+                     (f"the fANOVA findings are judged again {robust['label'][len('pooled '):]} (last column), "
+                      "and Figs. 4 and 6 show that analysis" if robust else
+                      "too few trials are left without their architectures for a second analysis"))
+    return ("Blow-ups: " + "; ".join(parts) + ".") if parts else ""
 
 
 def reductions(definition: dict) -> list[str]:
@@ -440,26 +466,143 @@ def _reduced(study: dict) -> str:
             ". Its numbers are this study's, not a reproduction of the paper's values.") if found else ""
 
 
+# ------------------------------------------------------------------ the page: what a reader sees
+SYMBOLS = {"lr": "η", "hidden": "N", "one_minus_momentum": "1 − m", "noise": "σ", "nesterov": "Nesterov",
+           "clip": "clipping", "budget": "budget", "layers": "layers", "init_scale": "init scale",
+           "clip_norm": "clip norm"}
+"""The hyperparameters as the paper writes them (tables and the scorecard's text)."""
+
+COUNTS_SHOWN = {"task": ("task", page.text), "arch": ("arch", page.text), "expected": ("planned", page.count),
+                "finished": ("ran to the epoch cap", page.count),
+                "early_stopped": ("stopped early (patience)", page.count),
+                "diverged": ("diverged", page.count), "failed": ("failed (error)", page.count),
+                "missing": ("not yet run", page.count)}
+COST_SHOWN = {"arch": ("arch", page.text), "N": ("N (quartiles of the ended trials)", page.text),
+              "ended": ("trials ended", page.count), "cpu_hours": ("core-hours", page.fixed(2)),
+              "cpu_share": ("share of the CPU", page.percent),
+              "cpu_s_per_trial": ("CPU-s per trial", page.significant(3)),
+              "mean_epochs": ("mean epochs", page.fixed(1)), "at_epoch_limit": ("at the epoch cap", page.percent),
+              "cpu_s_per_epoch": ("CPU-s per epoch", page.significant(3)),
+              "mean_params": ("mean parameters", page.count),
+              "missing": ("not yet run", page.count), "projected_cpu_hours": ("projected core-hours", page.fixed(2))}
+
+
+def _one_task(frame, s: dict):
+    """``frame`` without its ``task`` column when the study has one task."""
+    return frame.drop(columns="task") if len(s["tasks"]) == 1 and "task" in frame.columns else frame
+
+
+def _welch_shown(s: dict):
+    """The comparison as a reader wants it: mean ± sd of the best trials, the difference to V, t, p,
+    the Bonferroni p, the two verdicts, the parameters of the best trials, the mean over every trial."""
+    rows = []
+    for _, r in s["comparison"].iterrows():
+        base = s["comparison"][(s["comparison"]["task"] == r["task"]) & (s["comparison"]["arch"] == "V")]
+        delta = r["best10_mean"] - base["best10_mean"].iloc[0] if len(base) and r["arch"] != "V" else np.nan
+        spread = "" if not np.isfinite(r["best10_std"]) else f" ± {r['best10_std']:.3f}"
+        rows.append({"task": r["task"], "arch": r["arch"], "n": page.count(r["n_best"]),
+                     "best: mean ± sd": f"{r['best10_mean']:.3f}{spread}", "Δ vs V": page.fixed(3, sign=True)(delta),
+                     "t": page.fixed(2)(r["t"]), "p": page.p_value(r["p"]),
+                     "p × m (Bonferroni)": page.p_value(r["p_bonferroni"]),
+                     "verdict": "baseline" if r["arch"] == "V" else r["direction"],
+                     "verdict (Bonferroni)": "baseline" if r["arch"] == "V" else
+                     (r["direction"] if r["significant_bonferroni"] else "—"),
+                     "mean parameters, best": page.count(r["n_params_best10"]),
+                     "mean, all trials": page.fixed(3)(r["all_mean"])})
+    return _one_task(pd.DataFrame(rows), s)
+
+
+def _shares_shown(s: dict):
+    """The fANOVA shares, one row per analysis (pooled, pooled without the blow-up architectures, each
+    architecture): each main effect ± its std across trees, all pairs, higher order, all interactions."""
+    table = s["importance_table"]
+    rows = []
+    for (task, arch), of in table.groupby(["task", "arch"], sort=False):
+        main = of[of["kind"] == "main"]
+        row = {"task": task, "analysis": arch, "trials": page.count(of["trials"].iloc[0])}
+        row.update({SYMBOLS.get(t, t): f"{page.percent(f)} ± {100 * sd:.1f}" if np.isfinite(sd) else page.percent(f)
+                    for t, f, sd in zip(main["term"], main["fraction"], main["std"])})
+        row["all pairs"] = page.percent(of.loc[of["kind"] == "pair", "fraction"].sum())
+        row["higher order"] = page.percent(of.loc[of["kind"] == "higher", "fraction"].iloc[0])
+        row["all interactions"] = page.percent(of.loc[of["kind"] == "interactions", "fraction"].iloc[0])
+        rows.append(row)
+    order = {a: i for i, a in enumerate(arch_order(table["arch"].unique()))}
+    shown = pd.DataFrame(rows)
+    shown["_pooled"] = ~shown["analysis"].str.startswith("pooled")
+    shown["_order"] = shown["analysis"].map(order)
+    shown = shown.sort_values(["task", "_pooled", "_order"], kind="stable").drop(columns=["_pooled", "_order"])
+    return _one_task(shown.fillna("—"), s)
+
+
+def _scorecard_shown(s: dict):
+    card = s["scorecard"].rename(columns={"note": "why not testable", "without blow-ups":
+                                          "verdict without the architectures that blew up"})
+    card = card[[c for c in card.columns if card[c].fillna("").astype(str).str.len().gt(0).any()]]
+    return _one_task(card.fillna(""), s)
+
+
+def _cost_shown(s: dict) -> list:
+    tables = cost_mod.tables(s["cost"])
+    if not s["missing"]:
+        tables = [t.drop(columns=[c for c in ("missing", "projected_cpu_hours") if c in t.columns]) for t in tables]
+    return [page.displayed(t, COST_SHOWN) for t in tables]
+
+
+def _sections(s: dict) -> list[tuple[str, list]]:
+    """One study's page, the same for Markdown and HTML: [(heading, [paragraph text or table])]."""
+    metric = "/".join(sorted({task_info(t)["label"] for t in s["tasks"]}))
+    n = sorted(set(s["comparison"]["n_best"]))
+    out = [("Scorecard against the paper", [
+        *([_blow_up_note(s)] if _blow_up_note(s) else []),
+        "Each finding of the paper as this study tests it: Welch's tests against V on the best trials, "
+        "fANOVA shares of the pooled analysis (thresholds: 'little interaction' = all interactions < "
+        f"{LITTLE_INTERACTION:.0%} of the variance; 'N does not move the best η' = the η minimising the "
+        f"fANOVA joint marginal a(η, N), per N on a 20-point grid, spans < {BEST_LR_SPREAD:g} decade).",
+        _scorecard_shown(s)]),
+        ("Architectures against vanilla (Welch)", [
+        f"Test {metric} of each architecture's best {s['top']:.0%} of trials (n = "
+        f"{'–'.join(map(str, (n[0], n[-1])) if len(n) > 1 else map(str, n))} per architecture), chosen by "
+        f"validation; Welch's t-test against V at α = {s['alpha']}; Bonferroni: p × m, m = the comparisons in "
+        "the task. Diverged and failed trials count with the worst score of the task. 'mean, all trials': "
+        "every ended trial, which the search box's bad corners dominate.", _welch_shown(s)])]
+    if len(s["importance_table"]):
+        out.append((f"fANOVA: shares of the variance of the test {metric}", [
+            "Share of the variance over the search box explained by each hyperparameter alone (± std across "
+            "the trees), by all pairs together, and by the rest (higher order); η, N and 1 − m in log10 space. "
+            "'pooled' = every architecture's trials together (the paper's figures); then each architecture alone.",
+            _shares_shown(s)]))
+    out.append(("Trials", [page.displayed(_one_task(s["counts"], s), COUNTS_SHOWN)]))
+    out.append(("Cost", [s["cost_summary"], *_cost_shown(s)]))
+    return out
+
+
+def _with_figures(s: dict) -> list:
+    """The study's sections with its figures after the analyses (before Trials and Cost)."""
+    sections = _sections(s)
+    at = next(i for i, (heading, _) in enumerate(sections) if heading == "Trials")
+    return sections[:at] + [("Figures", s["figures"])] + sections[at:]
+
+
 def _markdown(analysed, settings, versions, out_dir: Path) -> str:
     lines = ["# LSTM: A Search Space Odyssey — study report", ""]
     if any(s["synthetic"] for s in analysed):
         lines += ["**SYNTHETIC STAND-IN DATA in at least one study — not the paper's corpus.**", ""]
-    lines += [settings, ""]
+    lines += [*[f"- {item}" for item in settings], ""]
     for s in analysed:
         lines += [f"## {s['name']} ({', '.join(s['tasks'])})", "", f"**{_status(s)}**", ""]
         if _reduced(s):
             lines += [f"**{_reduced(s)}**", ""]
-        lines += ["### Scorecard against the paper", "", page.md_table(s["scorecard"]), "",
-                  "### Trials", "", page.md_table(s["counts"]), "",
-                  "### Cost", "", s["cost_summary"], "", *[page.md_table(t) + "\n" for t in cost_mod.tables(s["cost"])],
-                  "### Architectures against vanilla (Welch)", "", page.md_table(s["comparison"]), ""]
-        table = s["importance_table"]
-        if len(table):
-            lines += ["### fANOVA: fraction of variance", "", *([_blow_up_note(s), ""] if _blow_up_note(s) else []),
-                      page.md_table(table[table["kind"] != "pair"]), ""]
-        for caption, png in s["figures"]:
-            rel = png.relative_to(out_dir).as_posix()
-            lines += [f"![{caption}]({rel})", f"*{caption}* ([SVG]({Path(rel).with_suffix('.svg').as_posix()}))", ""]
+        for heading, items in _with_figures(s):
+            lines += [f"### {heading}", ""]
+            for item in items:
+                if isinstance(item, tuple):                     # a figure: (caption, png)
+                    caption, png = item
+                    rel = png.relative_to(out_dir).as_posix()
+                    svg = Path(rel).with_suffix(".svg").as_posix()
+                    lines += [f"![{caption}]({rel})", f"*{caption}* ([SVG]({svg}))"]
+                else:
+                    lines.append(item if isinstance(item, str) else page.md_table(item))
+                lines.append("")
         lines += ["### Definition", "", "```json", json.dumps(s["definition"], indent=1, default=str), "```", ""]
     lines += ["## Versions", "", *[f"- {k}: {v}" for k, v in versions.items()], ""]
     return "\n".join(lines)
@@ -472,28 +615,24 @@ def _html(analysed, settings, versions, out_dir: Path) -> str:
     if any(s["synthetic"] for s in analysed):
         parts.append("<p class='warn'>SYNTHETIC STAND-IN DATA in at least one study below — not the paper's "
                      "corpus.</p>")
-    parts.append(f"<p>{esc(settings)}</p>")
+    parts.append("<ul>" + "".join(f"<li>{esc(item)}</li>" for item in settings) + "</ul>")
     for s in analysed:
         warn = s["missing"] or s["synthetic"]
         parts += [f"<h2>{esc(s['name'])} ({esc(', '.join(s['tasks']))})</h2>",
                   f"<p class='{'warn' if warn else ''}'>{esc(_status(s))}</p>",
-                  f"<p class='warn'>{esc(_reduced(s))}</p>" if _reduced(s) else "",
-                  "<h3>Scorecard against the paper</h3>", page.html_table(s["scorecard"]),
-                  "<h3>Trials</h3>", page.html_table(s["counts"]),
-                  "<h3>Cost</h3>", f"<p>{esc(s['cost_summary'])}</p>", *map(page.html_table, cost_mod.tables(s["cost"])),
-                  "<h3>Architectures against vanilla (Welch)</h3>", page.html_table(s["comparison"])]
-        table = s["importance_table"]
-        if len(table):
-            parts += ["<h3>fANOVA: fraction of variance</h3>",
-                      f"<p>{esc(_blow_up_note(s))}</p>" if _blow_up_note(s) else "",
-                      page.html_table(table[table["kind"] != "pair"]),
-                      "<details><summary>pairwise interactions</summary>",
-                      page.html_table(table[table["kind"] == "pair"]), "</details>"]
-        for caption, png in s["figures"]:
-            data = base64.b64encode(png.read_bytes()).decode("ascii")
-            parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"
-                         f"<figcaption>{esc(caption)}</figcaption></figure>")
-        parts += ["<h3>Definition</h3>", f"<pre>{esc(json.dumps(s['definition'], indent=1, default=str))}</pre>"]
+                  f"<p class='warn'>{esc(_reduced(s))}</p>" if _reduced(s) else ""]
+        for heading, items in _with_figures(s):
+            parts.append(f"<h3>{esc(heading)}</h3>")
+            for item in items:
+                if isinstance(item, tuple):
+                    caption, png = item
+                    data = base64.b64encode(png.read_bytes()).decode("ascii")
+                    parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"
+                                 f"<figcaption>{esc(caption)}</figcaption></figure>")
+                else:
+                    parts.append(f"<p>{esc(item)}</p>" if isinstance(item, str) else page.html_table(item))
+        parts += ["<details><summary>Definition (study.json)</summary>",
+                  f"<pre>{esc(json.dumps(s['definition'], indent=1, default=str))}</pre></details>"]
     parts += ["<h2>Versions</h2><ul>", *[f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in versions.items()],
               "</ul></body></html>"]
     return "\n".join(parts)
