@@ -248,7 +248,7 @@ def analyse(name, definition, df, top=0.10, alpha=0.05, n_trees=64, seed=0) -> d
         found = imp_mod.study_importance(rest, per_arch=False, **options) if len(rest) else {}
         if (task, "pooled") in found:
             importances[(task, label)] = found[(task, "pooled")]
-            robust[task] = {"label": label, "outliers": held, "importance": found[(task, "pooled")],
+            robust[task] = {"label": label, "importance": found[(task, "pooled")],
                             "time": (imp_mod.study_importance(rest, target=time_column, per_arch=False, **options)
                                      .get((task, "pooled")) if time_column else None)}
     cards = [scorecard(t, comparison[comparison["task"] == t], importances.get((t, "pooled")), lower_is_better,
@@ -291,17 +291,17 @@ def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
     # Figs. 4 and 6 draw the pooled analysis without the architectures that blew up where a task has them
     # (a marginal of a handful of blown-up trials says nothing about the rest); Fig. 5 shows both analyses.
     pooled = [(t, study["importances"][(t, "pooled")]) for t in study["tasks"] if (t, "pooled") in study["importances"]]
-    drawn = []
+    drawn = []                  # per task: (panel label, whose trials, Importance, time Importance)
     for t, imp in pooled:
         robust = study["robust"].get(t)
-        drawn.append((f"{t}, {robust['label']}", robust["importance"], robust["time"]) if robust else
-                     (t, imp, study["times"].get((t, "pooled"))))
+        drawn.append((f"{t}, {robust['label']}", robust["label"], robust["importance"], robust["time"]) if robust
+                     else (t, "all architectures pooled", imp, study["times"].get((t, "pooled"))))
     if pooled:
         title = f"{name}{banner}"
         what = ("all architectures pooled" if not study["robust"] else
                 "all architectures pooled, without those with blow-ups: "
-                + "; ".join(f"{t}: {', '.join(r['outliers'])}" for t, r in study["robust"].items()))
-        panels = [(label, imp, time, task_info(t)["label"]) for (t, _), (label, imp, time) in zip(pooled, drawn)]
+                + "; ".join(f"{t}: {', '.join(study['blow_ups'][t])}" for t in study["robust"]))
+        panels = [(label, imp, time, task_info(t)["label"]) for (t, _), (label, _, imp, time) in zip(pooled, drawn)]
         if any(p in imp.names for _, imp, _, _ in panels for p in figures.FIG4_PARAMETERS):   # else no curve to draw
             out.append((f"Fig. 4 — fANOVA marginals ({what}). The forest's prediction of the test metric as one "
                         "hyperparameter varies, averaged over the others under the uniform measure on the search "
@@ -316,10 +316,9 @@ def _figures(study: dict, fig_dir: Path) -> list[tuple[str, Path]]:
                     + ": each hyperparameter's main effect (± std across the trees) and all interactions together "
                     "(1 − Σ main effects), of the variance of the test metric over the search box.",
                     figures.save(figures.figure5(shares, title), fig_dir / f"{name}_fig5")[0]))
-        for (t, _), (label, imp, _) in zip(pooled, drawn):
+        for (t, _), (label, whose, imp, _) in zip(pooled, drawn):
             if len(imp.names) >= 2:
                 suffix = f"_{t}" if len(pooled) > 1 else ""
-                whose = label.split(", ", 1)[1] if ", " in label else "all architectures pooled"
                 out.append((f"Fig. 6 — {t}: pairs of hyperparameters ({whose}). Left triangle: the joint "
                             "marginal of the test metric over each pair; right: its interaction part alone "
                             "(a_ab − a_a − a_b + f∅: how far the pair departs from 'the effects add up'). Each "
@@ -417,7 +416,7 @@ def _blow_up_note(study: dict) -> str:
         robust = study["robust"].get(task)
         parts.append(f"on {task}, {who} trial(s) ended worse than a predictor that knows nothing (test metric "
                      f"beyond {level:.1f}); " +
-                     (f"the fANOVA findings are judged again {robust['label'][len('pooled '):]} (last column), "
+                     (f"the fANOVA findings are judged again without {', '.join(held)} (last column), "
                       "and Figs. 4 and 6 show that analysis" if robust else
                       "too few trials are left without their architectures for a second analysis"))
     return ("Blow-ups: " + "; ".join(parts) + ".") if parts else ""
@@ -549,7 +548,8 @@ def _cost_shown(s: dict) -> list:
 
 
 def _sections(s: dict) -> list[tuple[str, list]]:
-    """One study's page, the same for Markdown and HTML: [(heading, [paragraph text or table])]."""
+    """One study's page, the same for Markdown and HTML: [(heading, [paragraph text, table, or figure
+    (caption, png path)])] — the analyses, the figures, then trials and cost."""
     metric = "/".join(sorted({task_info(t)["label"] for t in s["tasks"]}))
     n = sorted(set(s["comparison"]["n_best"]))
     out = [("Scorecard against the paper", [
@@ -571,16 +571,10 @@ def _sections(s: dict) -> list[tuple[str, list]]:
             "the trees), by all pairs together, and by the rest (higher order); η, N and 1 − m in log10 space. "
             "'pooled' = every architecture's trials together (the paper's figures); then each architecture alone.",
             _shares_shown(s)]))
+    out.append(("Figures", s["figures"]))
     out.append(("Trials", [page.displayed(_one_task(s["counts"], s), COUNTS_SHOWN)]))
     out.append(("Cost", [s["cost_summary"], *_cost_shown(s)]))
     return out
-
-
-def _with_figures(s: dict) -> list:
-    """The study's sections with its figures after the analyses (before Trials and Cost)."""
-    sections = _sections(s)
-    at = next(i for i, (heading, _) in enumerate(sections) if heading == "Trials")
-    return sections[:at] + [("Figures", s["figures"])] + sections[at:]
 
 
 def _markdown(analysed, settings, versions, out_dir: Path) -> str:
@@ -592,7 +586,7 @@ def _markdown(analysed, settings, versions, out_dir: Path) -> str:
         lines += [f"## {s['name']} ({', '.join(s['tasks'])})", "", f"**{_status(s)}**", ""]
         if _reduced(s):
             lines += [f"**{_reduced(s)}**", ""]
-        for heading, items in _with_figures(s):
+        for heading, items in _sections(s):
             lines += [f"### {heading}", ""]
             for item in items:
                 if isinstance(item, tuple):                     # a figure: (caption, png)
@@ -621,7 +615,7 @@ def _html(analysed, settings, versions, out_dir: Path) -> str:
         parts += [f"<h2>{esc(s['name'])} ({esc(', '.join(s['tasks']))})</h2>",
                   f"<p class='{'warn' if warn else ''}'>{esc(_status(s))}</p>",
                   f"<p class='warn'>{esc(_reduced(s))}</p>" if _reduced(s) else ""]
-        for heading, items in _with_figures(s):
+        for heading, items in _sections(s):
             parts.append(f"<h3>{esc(heading)}</h3>")
             for item in items:
                 if isinstance(item, tuple):
