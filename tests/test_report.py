@@ -1,5 +1,6 @@
 """The study report (lstm_scratch.analysis.report, table, and ``lstm-odyssey report``): diverged and
 failed trials, a single architecture, an unfinished study, a synthetic stand-in, bad input."""
+import json
 import re
 import subprocess
 import sys
@@ -301,7 +302,31 @@ def test_analysis_needs_no_training_code(tmp_path):
             "print(sorted(m for m in sys.modules if m.startswith(('lstm_scratch.train', 'lstm_scratch.search'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=__file__.rsplit("/tests/", 1)[0])
-    assert out.stdout.strip() == "[]"
+    # the search space's descriptions (NumPy alone), not the study driver that brings the trainer
+    assert out.stdout.strip() == "['lstm_scratch.search', 'lstm_scratch.search.space']"
+
+
+def test_report_shows_the_search_space_and_protocol_beside_the_papers(tmp_path):
+    """What was searched, from study.json as Study.create writes it: the protocol's settings, and each
+    dimension as sampled beside the paper's (a narrowed η shows both ranges) and the paper named; a bare
+    table's inferred definition says neither, and the page then has no such section."""
+    from lstm_scratch.search import Study
+    Study.create(tmp_path / "s", task="jsb", archs="V,NOAF", trials=20, seed=0, space="lr=1e-4:1e-2",
+                 max_epochs=20, patience=5)
+    definition = {**json.loads((tmp_path / "s" / "study.json").read_text()), "name": "narrow"}
+    table = make_table(archs=("V", "NOAF"), trials=20, diverged=0, failed=0)
+    table["lr"] = 1e-4 * (table["lr"] / 1e-6) ** 0.5         # the fake's η mapped into the narrowed range
+    _, page, md = report(tmp_path, definition, table)
+    assert "### Search space and protocol" in md and "<h3>Search space and protocol</h3>" in page
+    assert "| η, learning rate | log-uniform on [0.0001, 0.01] | log-uniform on [1e-06, 0.01] |" in md
+    assert "| N, hidden blocks | log-uniform on [20, 200], rounded | log-uniform on [20, 200], rounded |" in md
+    for row in ("| epochs at most | 20 |", "| trials per architecture | 20 |", "| arithmetic | float64 |"):
+        assert row in md
+    assert "Reference space: Greff, Srivastava" in md and "| truncated BPTT unroll |" not in md  # None: not shown
+    assert "<details><summary>Definition (study.json)</summary>" in md
+    make_table(archs=("V", "NOAF"), trials=20).to_csv(tmp_path / "bare.csv", index=False)
+    _, _, bare = report(tmp_path, *load(tmp_path / "bare.csv"), name="bare")
+    assert "Search space and protocol" not in bare
 
 
 def test_the_analysis_names_the_published_files_as_the_search_writes_them():

@@ -3,7 +3,8 @@
 * ``index.html`` — one self-contained page (figures embedded as base64 PNG): per study its definition,
   trial counts (finished / early-stopped / diverged / failed / missing), CPU time, the **cost** (where
   the core-hours went, and for an unfinished study their projection: :mod:`.cost`), the Welch table,
-  the fANOVA shares, Figures 3–6 and a **scorecard** against the paper's findings; versions at the end;
+  the fANOVA shares, Figures 3–6, a **scorecard** against the paper's findings, the search space and
+  protocol beside the reference space; versions at the end;
 * ``report.md`` — the same tables in Markdown, linking the figure files;
 * ``figures/<study>_fig{3,4,5,6}[_<task>].{png,svg}`` and the tables as CSV (``<study>_counts.csv``,
   ``<study>_cost.csv``, ``<study>_comparison.csv``, ``<study>_importance.csv``, ``scorecard.csv``).
@@ -24,6 +25,7 @@ import pandas as pd
 from . import cost as cost_mod
 from . import page
 from . import importance as imp_mod
+from ..search.space import Dimension, reference_space_of     # NumPy alone: no trainer, no Numba
 from .stats import ENDED, arch_order, check_table, compare, scored
 from .table import task_info
 
@@ -445,9 +447,7 @@ def reductions(definition: dict) -> list[str]:
         source = space["momentum" if column == "one_minus_momentum" else column]
         out.append(f"{label} fixed at {source['value']}" if source.get("dist") == "fixed" else
                    f"{label} in [{lo:g}, {hi:g}] (paper: [{paper[0]:g}, {paper[1]:g}])")
-    # the ranges of the space narrowed: study.json's reference_space, or paper_space in files written before
-    # (search.space.reference_space_of reads it so; not imported here: the analysis runs without the search)
-    reference = (definition.get("reference_space") or {}).get("dimensions") or definition.get("paper_space") or {}
+    reference = reference_space_of(definition)["dimensions"]
     for name in ("nesterov", "clip"):       # fair coins in the paper's TIMIT search, fixed elsewhere
         paper = reference.get(name, "")
         if (space.get(name) or {}).get("dist") == "fixed" and paper and not paper.startswith("="):
@@ -470,6 +470,43 @@ SYMBOLS = {"lr": "η", "hidden": "N", "one_minus_momentum": "1 − m", "noise": 
            "clip": "clipping", "budget": "budget", "layers": "layers", "init_scale": "init scale",
            "clip_norm": "clip norm"}
 """The hyperparameters as the paper writes them (tables and the scorecard's text)."""
+
+DIMENSION_NAMES = {"hidden": "N, hidden blocks", "lr": "η, learning rate", "momentum": "m, momentum",
+                   "noise": "σ, input noise", "nesterov": "Nesterov momentum", "clip": "gradient clipping to [−c, c]",
+                   "seed": "run seed (initialisation, order, noise)", "params": "parameter budget",
+                   "layers": "layers", "init_scale": "init scale", "clip_norm": "gradient-norm clipping"}
+"""study.json's dimensions as a reader of the report knows them."""
+
+PROTOCOL_NAMES = {"protocol": "protocol", "max_epochs": "epochs at most", "patience": "early-stopping patience "
+                  "(epochs without a better validation metric)", "dtype": "arithmetic", "forget_bias": "forget-gate "
+                  "bias", "bidirectional": "bidirectional", "batch": "minibatch", "unroll": "truncated BPTT unroll",
+                  "lr_decay": "η decay"}
+"""study.json's protocol settings as a reader knows them; a setting that is None (not used) is not shown."""
+
+
+def search_space_shown(definition: dict) -> list:
+    """What was searched, for the page: [the trials and protocol as a table of (setting, value), the space
+    as a table of (hyperparameter, sampled in this study, in the reference space), the reference's source],
+    each only when the definition says (a bare table's inferred definition says neither). Descriptions are
+    :meth:`Dimension.describe`'s, as ``lstm-odyssey search create`` prints them."""
+    out = []
+    protocol = definition.get("protocol") or {}
+    settings = [("trials per architecture", definition.get("trials")), ("study seed", definition.get("seed")),
+                ("same draws for every architecture (common random numbers)", definition.get("shared_samples")),
+                *((PROTOCOL_NAMES.get(k, k), v) for k, v in protocol.items())]
+    if protocol:
+        out.append(pd.DataFrame([{"setting": k, "value": str(v)} for k, v in settings if v is not None]))
+    space = definition.get("space")
+    if isinstance(space, dict) and space:
+        reference = reference_space_of(definition)
+        out.append(pd.DataFrame([{"hyperparameter": DIMENSION_NAMES.get(name, name),
+                                  "sampled in this study": Dimension.from_dict(dim).describe(),
+                                  "reference space": reference["dimensions"].get(name, "—")}
+                                 for name, dim in space.items()]))
+        if reference["source"]:
+            out.append(f"Reference space: {reference['source']}.")
+    return out
+
 
 COUNTS_SHOWN = {"task": ("task", page.text), "arch": ("arch", page.text), "expected": ("planned", page.count),
                 "finished": ("ran to the epoch cap", page.count),
@@ -574,6 +611,10 @@ def _sections(s: dict) -> list[tuple[str, list]]:
     out.append(("Figures", s["figures"]))
     out.append(("Trials", [page.displayed(_one_task(s["counts"], s), COUNTS_SHOWN)]))
     out.append(("Cost", [s["cost_summary"], *_cost_shown(s)]))
+    searched = search_space_shown(s["definition"])
+    if searched:
+        out.append(("Search space and protocol", [
+            "What each trial drew, and how it trained (the whole definition, study.json, follows).", *searched]))
     return out
 
 
@@ -597,7 +638,8 @@ def _markdown(analysed, settings, versions, out_dir: Path) -> str:
                 else:
                     lines.append(item if isinstance(item, str) else page.md_table(item))
                 lines.append("")
-        lines += ["### Definition", "", "```json", json.dumps(s["definition"], indent=1, default=str), "```", ""]
+        lines += ["<details><summary>Definition (study.json)</summary>", "", "```json",
+                  json.dumps(s["definition"], indent=1, default=str), "```", "", "</details>", ""]
     lines += ["## Versions", "", *[f"- {k}: {v}" for k, v in versions.items()], ""]
     return "\n".join(lines)
 

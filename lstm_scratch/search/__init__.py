@@ -9,8 +9,28 @@ and executors for local cores, Dask, dask-jobqueue and Slurm job arrays.
 Modules: :mod:`.space` (distributions, sampling), :mod:`.study` (definition, trial states),
 :mod:`.lease` (who runs a trial), :mod:`.worker` (one trial in one process), :mod:`.executors`
 (local pool, Dask, dask-jobqueue), :mod:`.slurm` (job arrays), :mod:`.summary` (status, DataFrame).
-"""
-from .space import Dimension, paper_space, sample
-from .study import STATES, Study, Trial, TrialState
 
-__all__ = ["Dimension", "STATES", "Study", "Trial", "TrialState", "paper_space", "sample"]
+The names are loaded on first use (PEP 562, as the package's own facade does): the space is NumPy
+alone, so the analysis reads a study's space (:mod:`.space`) without importing the trainer and Numba,
+which :mod:`.study` brings.
+"""
+import importlib
+
+# public name -> the submodule that defines it
+_EXPORTS = {"Dimension": "space", "paper_space": "space", "sample": "space",
+            "STATES": "study", "Study": "study", "Trial": "study", "TrialState": "study"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """``lstm_scratch.search.NAME``: an exported name, imported now (then cached here)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
