@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.stats import ttest_ind
 
-from lstm_scratch.analysis.stats import best_trials, compare, n_best, scored
+from lstm_scratch.analysis.stats import best_trials, compare, n_best, scored, unscorable
 
 from fake_study import COLUMNS, make_table
 
@@ -125,4 +125,10 @@ def test_bad_input():
         compare(df, top=0)
     with pytest.raises(ValueError, match=r"\['jsb'\]: no trial ended with finite"):
         compare(df.assign(outcome="diverged"))
+    # the same reason, asked for without an exception (JZS's table reports the other tasks), only for the
+    # task whose trials all broke; a task with one finished trial left is scorable
+    two = pd.concat([df.assign(outcome="failed"), df.assign(task="nottingham")])
+    assert unscorable(two).startswith("task(s) ['jsb']: no trial ended with finite") and unscorable(df) == ""
+    first_good = (df["outcome"] == "finished").cumsum().eq(1) & (df["outcome"] == "finished")
+    assert unscorable(df.assign(outcome=df["outcome"].where(first_good, "failed"))) == ""
     assert compare(df[df["arch"] == "CIFG"], baseline=None)["direction"].tolist() == ["—"]

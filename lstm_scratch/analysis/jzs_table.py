@@ -42,7 +42,7 @@ import pandas as pd
 from ..variants import JZS_ARCHITECTURES
 from .cost import group_stats
 from . import page
-from .stats import ENDED, best_trials, check_table, compare, scored
+from .stats import ENDED, best_trials, compare, scored, unscorable
 from .table import load, task_info
 
 JZS_TABLE1 = {
@@ -109,18 +109,15 @@ def _archs(definition: dict) -> list[str]:
 
 
 def _scored_task(task: str, df, lower: bool):
-    """(the ended trials of one task scored by :func:`.stats.scored`, "") — or, when ``scored`` refuses
-    the task because every trial that ended diverged or failed (there is no worst score to give them),
-    (those trials, unscored, all ``broken``, the reason). One task's failure leaves the others' numbers
-    standing; a table without the columns needed is still an error (checked first)."""
-    check_table(df)
+    """(the ended trials of one task scored by :func:`.stats.scored`, "") — or, when every trial that
+    ended diverged or failed (:func:`.stats.unscorable`: no worst score to give them), (those trials,
+    unscored, all ``broken``, the reason). One task's failure leaves the others' numbers standing; a
+    table without the columns needed is still an error."""
+    reason = unscorable(df)
     ended = df[df["outcome"].isin(ENDED)]
-    if ended.empty:
-        return ended.assign(broken=False), ""
-    try:
-        return scored(ended, lower), ""
-    except ValueError as err:
-        return ended.assign(broken=True), f"{COLUMNS.get(task, task)}: no numbers — {err}"
+    if reason:
+        return ended.assign(broken=True), f"{COLUMNS.get(task, task)}: no numbers — {reason}"
+    return (scored(ended, lower) if len(ended) else ended.assign(broken=False)), ""
 
 
 def cells(studies: dict) -> pd.DataFrame:

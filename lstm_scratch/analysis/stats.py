@@ -49,24 +49,40 @@ def scored(df, lower_is_better: bool = True):
     """The trials that ended, with ``valid_score`` and ``test_score``: the metrics, or for a trial with
     no finite metric (diverged, failed) the worst finite value of that metric in its task (module
     docstring). Also ``broken``: True where the worst value was substituted."""
-    check_table(df)
+    reason = unscorable(df)
+    if reason:
+        raise ValueError(reason)
     ended = df[df["outcome"].isin(ENDED)].copy()
-    valid = ended["valid_metric"].astype(float)
-    test = ended["test_metric"].astype(float)
-    # A diverged trial may carry the validation metric of its last good epoch; it still scores worst.
-    broken = ended["outcome"].isin(("diverged", "failed")) | ~np.isfinite(valid) | ~np.isfinite(test)
+    broken = _broken(ended)
     ended["broken"] = broken
-    ended["valid_score"], ended["test_score"] = valid.where(~broken), test.where(~broken)
-    without = sorted(set(ended["task"]) - set(ended.loc[~broken, "task"]))
-    if without:
-        raise ValueError(f"task(s) {without}: no trial ended with finite validation and test metrics (all "
-                         "diverged or failed), so there is no worst score to give the broken ones; look at "
-                         "the failed trials' errors, or narrow the learning rate")
+    ended["valid_score"] = ended["valid_metric"].astype(float).where(~broken)
+    ended["test_score"] = ended["test_metric"].astype(float).where(~broken)
     for column in ("valid_score", "test_score"):
         good = ended.loc[~broken].groupby("task")[column]
         worst = good.max() if lower_is_better else good.min()
         ended[column] = ended[column].fillna(ended["task"].map(worst))
     return ended
+
+
+def _broken(ended):
+    """Which ended trials are broken: diverged, failed, or without a finite validation or test metric (a
+    diverged trial may carry the validation metric of its last good epoch; it still scores worst)."""
+    valid, test = ended["valid_metric"].astype(float), ended["test_metric"].astype(float)
+    return ended["outcome"].isin(("diverged", "failed")) | ~np.isfinite(valid) | ~np.isfinite(test)
+
+
+def unscorable(df) -> str:
+    """Why :func:`scored` cannot score ``df``, or "": the tasks none of whose ended trials has finite
+    metrics (all diverged or failed) have no worst score to give the broken ones. A report that shows
+    the other tasks asks first (JZS's table); the study report lets ``scored`` raise it."""
+    check_table(df)
+    ended = df[df["outcome"].isin(ENDED)]
+    without = sorted(set(ended["task"]) - set(ended.loc[~_broken(ended), "task"]))
+    if not without:
+        return ""
+    return (f"task(s) {without}: no trial ended with finite validation and test metrics (all diverged or "
+            "failed), so there is no worst score to give the broken ones; look at the failed trials' errors, "
+            "or narrow the learning rate")
 
 
 def n_best(n_trials: int, top: float) -> int:
