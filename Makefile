@@ -34,7 +34,7 @@ bench: $(VENV)/.installed     ## the benchmarks, against PyTorch (a benchmark-on
 	$(PY) benchmarks/bench_bidirectional.py
 
 # The full JSB study of issue 11 (9 architectures × 200 trials, the paper's protocol, float64): about
-# 13 core-hours (projected from its first 1673 trials; README "Results"). Resumable: run it again after an interruption. Its trial directories (checkpoints,
+# 13.2 core-hours (measured: README "Results"). Resumable: run it again after an interruption. Its trial directories (checkpoints,
 # parameters) stay out of version control; what is published is study.json, trials.csv (one row per
 # trial), records.jsonl.gz (the run records, no parameters) and report/.
 JSB := results/jsb-study
