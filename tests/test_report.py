@@ -318,8 +318,8 @@ def test_report_shows_the_search_space_and_protocol_beside_the_papers(tmp_path):
     table["lr"] = 1e-4 * (table["lr"] / 1e-6) ** 0.5         # the fake's η mapped into the narrowed range
     _, page, md = report(tmp_path, definition, table)
     assert "### Search space and protocol" in md and "<h3>Search space and protocol</h3>" in page
-    assert "| η, learning rate | log-uniform on [0.0001, 0.01] | log-uniform on [1e-06, 0.01] |" in md
-    assert "| N, hidden blocks | log-uniform on [20, 200], rounded | log-uniform on [20, 200], rounded |" in md
+    assert "| learning rate η | log-uniform on [0.0001, 0.01] | log-uniform on [1e-06, 0.01] |" in md
+    assert "| hidden size N | log-uniform on [20, 200], rounded | log-uniform on [20, 200], rounded |" in md
     for row in ("| epochs at most | 20 |", "| trials per architecture | 20 |", "| arithmetic | float64 |"):
         assert row in md
     assert "Reference space: Greff, Srivastava" in md and "| truncated BPTT unroll |" not in md  # None: not shown

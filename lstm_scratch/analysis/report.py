@@ -199,6 +199,19 @@ def best_lr_spread(imp, lower_is_better: bool = True, n: int = 20) -> float:
     return float(logs.max() - logs.min())
 
 
+STUDY_NAMES = {"one_minus_momentum": "momentum", "budget": "params"}
+"""Analysed column → study.json's dimension, where they differ."""
+
+
+def dimension_label(name: str) -> str:
+    """study.json's dimension ``name`` as a reader knows it: its fANOVA label (``importance.PAPER_SPACE``,
+    ``JZS_SPACE``), or for a dimension not analysed as sampled :data:`NOT_ANALYSED_NAMES`' name."""
+    if name in NOT_ANALYSED_NAMES:
+        return NOT_ANALYSED_NAMES[name]
+    column = {source: column for column, source in STUDY_NAMES.items()}.get(name, name)
+    return {**imp_mod.PAPER_SPACE, **imp_mod.JZS_SPACE}.get(column, (name,))[0]
+
+
 def space_from_definition(definition: dict) -> dict:
     """The analysed box from the study's space ({name: {dist, low, high, …}} as in study.json): a
     narrowed range replaces the paper's (``importance.PAPER_SPACE``) or JZS's (``importance.JZS_SPACE``,
@@ -206,10 +219,9 @@ def space_from_definition(definition: dict) -> dict:
     the integers a…b spans [a − ½, b + ½], each value its share of the measure, as JZS_SPACE's 1–4 do); a
     fixed dimension gets lo == hi and is dropped by fANOVA."""
     space = definition.get("space") or {}
-    sources = {"one_minus_momentum": "momentum", "budget": "params"}     # analysed column → study.json name
     out = {}
     for column, (label, _, log) in {**imp_mod.PAPER_SPACE, **imp_mod.JZS_SPACE}.items():
-        source = sources.get(column, column)
+        source = STUDY_NAMES.get(column, column)
         dim = space.get(source)
         if not isinstance(dim, dict):
             continue
@@ -471,11 +483,10 @@ SYMBOLS = {"lr": "η", "hidden": "N", "one_minus_momentum": "1 − m", "noise": 
            "clip_norm": "clip norm"}
 """The hyperparameters as the paper writes them (tables and the scorecard's text)."""
 
-DIMENSION_NAMES = {"hidden": "N, hidden blocks", "lr": "η, learning rate", "momentum": "m, momentum",
-                   "noise": "σ, input noise", "nesterov": "Nesterov momentum", "clip": "gradient clipping to [−c, c]",
-                   "seed": "run seed (initialisation, order, noise)", "params": "parameter budget",
-                   "layers": "layers", "init_scale": "init scale", "clip_norm": "gradient-norm clipping"}
-"""study.json's dimensions as a reader of the report knows them."""
+NOT_ANALYSED_NAMES = {"momentum": "momentum m", "nesterov": "Nesterov momentum", "clip": "gradient clipping to [−c, c]",
+                      "seed": "run seed (initialisation, order, noise)"}
+"""study.json's dimensions that the analysis does not label as sampled (it analyses 1 − m, the coins as 0/1,
+and never the seed); the others are named by their fANOVA labels (:func:`dimension_label`)."""
 
 PROTOCOL_NAMES = {"protocol": "protocol", "max_epochs": "epochs at most", "patience": "early-stopping patience "
                   "(epochs without a better validation metric)", "dtype": "arithmetic", "forget_bias": "forget-gate "
@@ -499,7 +510,7 @@ def search_space_shown(definition: dict) -> list:
     space = definition.get("space")
     if isinstance(space, dict) and space:
         reference = reference_space_of(definition)
-        out.append(pd.DataFrame([{"hyperparameter": DIMENSION_NAMES.get(name, name),
+        out.append(pd.DataFrame([{"hyperparameter": dimension_label(name),
                                   "sampled in this study": Dimension.from_dict(dim).describe(),
                                   "reference space": reference["dimensions"].get(name, "—")}
                                  for name, dim in space.items()]))
