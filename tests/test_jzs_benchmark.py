@@ -175,6 +175,27 @@ def test_lstm_b_gap_and_welch_on_a_hand_made_table():
     assert cost.loc["benchmark", "core_h_K100"] == pytest.approx(cost.drop("benchmark").core_h_K100.sum())
 
 
+def test_the_figures_colour_each_cell_by_welch_against_lstm():
+    """One Fig. 3 per task with ended trials, boxes in JZS's cell order; against LSTM (Welch on the best
+    10 %), better in green, worse in red; a task without LSTM is drawn uncoloured, its legend says so."""
+    from matplotlib.colors import to_hex
+    from lstm_scratch.analysis.figures import COLOURS
+    studies = {"xml": _hand_study("xml", {"GRU": 0.5, "LSTM": 0.25, "TANH": 0.125, "LSTM-B": 0.25}, trials=20),
+               "nottingham": _hand_study("nottingham", {"GRU": 3.0, "MUT1": 3.5}, trials=20),
+               "memorisation": _hand_study("memorisation", {"LSTM": 0.5}, trials=20)}
+    studies["memorisation"][1]["outcome"] = "pending"                                   # nothing ended
+    built = jzs_table.figures_of(studies, jzs_table.cells(studies))
+    assert [task for task, _, _ in built] == ["xml", "nottingham"]
+    (_, caption, xml), (_, _, nottingham) = built
+    assert caption.startswith("XML: test next-symbol accuracy (scored positions) (higher is better) by cell")
+    left, right = xml.axes[:2]
+    assert [t.get_text() for t in right.get_xticklabels()] == ["Tanh", "LSTM", "LSTM-b", "GRU"]     # JZS's labels
+    faces = [to_hex(patch.get_facecolor()) for patch in right.patches]
+    assert faces == [COLOURS["worse"], COLOURS["baseline"], COLOURS["—"], COLOURS["better"]]
+    assert [t.get_text() for t in nottingham.legends[0].get_texts()] == ["not compared (no baseline)"]
+    assert {to_hex(patch.get_facecolor()) for patch in nottingham.axes[1].patches} == {COLOURS["—"]}
+
+
 def test_the_answer_names_the_fraction_its_welch_tests_used():
     """``jzs report --top 0.2`` compares the best 20 %: the headline sentence says so, not "10 %"."""
     studies = {"xml": _hand_study("xml", {"LSTM": 0.25, "LSTM-B": 0.375, "GRU": 0.5}, trials=20)}
@@ -288,6 +309,9 @@ def test_a_report_with_a_broken_task_and_a_task_not_run(tmp_path):
     gaps = pd.read_csv(out / "gap.csv").set_index("task")
     assert gaps.loc["xml", "gap_closed"] == 0.5 and gaps.loc["memorisation", "answer"].startswith("no answer")
     assert gaps.loc["nottingham", "answer"].startswith("not yet")
+    # a figure for the task with scores only: none for the broken task, none for the one not run
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["jzs_xml.png", "jzs_xml.svg"]
+    assert "![XML: test next-symbol accuracy" in md and "(figures/jzs_xml.png)" in md
     assert pd.read_csv(out / "cost.csv").set_index("task").loc["benchmark", "core_h_K20"] != \
         pd.read_csv(out / "cost.csv").set_index("task").loc["benchmark", "core_h_K20"]      # NaN
 
@@ -358,7 +382,17 @@ def test_table1_of_a_tiny_benchmark(tmp_path, capsys):
     assert "UNFINISHED" not in md
     assert "REDUCED: 1 trials per cell, fewer than the benchmark's stated budget of 100" in md
     assert "| Cell | Arithmetic (acc) | Arithmetic JZS | XML (acc) | XML JZS | Memorisation (acc) |" in md
-    assert "Does LSTM-b close the LSTM–GRU gap?" in md and "<table" in (out / "index.html").read_text()
+    page = (out / "index.html").read_text()
+    assert "Does LSTM-b close the LSTM–GRU gap?" in md and "<table" in page
+    # the gap table as shown: readable headings and numbers (gap.csv keeps the analysis' columns)
+    assert "| task | metric | LSTM | LSTM-b | GRU | gap closed | JZS's gap closed | best trials a side |" in md
+    assert "| task | trials ended | CPU s per trial | core-hours, 20 per cell |" in md
+    # one figure per task, PNG and SVG, linked from report.md and embedded in index.html
+    for task, heading in (("arithmetic", "Arithmetic"), ("xml", "XML"), ("memorisation", "Memorisation")):
+        assert (out / "figures" / f"jzs_{task}.png").stat().st_size > 10_000
+        assert (out / "figures" / f"jzs_{task}.svg").read_text().lstrip().startswith("<?xml")
+        assert f"![{heading}: test next-symbol accuracy" in md and f"([SVG](figures/jzs_{task}.svg))" in md
+    assert page.count("<img alt='") == 3 and page.count("src='data:image/png;base64,") == 3
     table = pd.read_csv(out / "table1.csv")
     assert list(table.columns[:4]) == ["task", "arch", "cell", "expected"]
     assert list(dict.fromkeys(table.task)) == ["arithmetic", "xml", "memorisation"]

@@ -49,10 +49,12 @@ def save(fig, stem) -> list[Path]:
 
 
 def figure3(table, comparison, metric_label: str, title: str, baseline: str | None = "V",
-            top: float = 0.10, lower_is_better: bool = True, alpha: float = 0.05):
+            top: float = 0.10, lower_is_better: bool = True, alpha: float = 0.05, names: dict | None = None):
     """Fig. 3 for one task. ``table``: :func:`.stats.scored` rows of the task; ``comparison``: the
     task's rows of :func:`.stats.compare` (its order is the order of the boxes); ``alpha``: the level
-    ``compare`` coloured the boxes at (uncorrected Welch p), written into the legend."""
+    ``compare`` coloured the boxes at (uncorrected Welch p), written into the legend; ``names``: the
+    architectures' labels on the axis and in the legend where they differ from ours (JZS's LSTM-b)."""
+    names = names or {}
     archs = list(comparison["arch"])
     rows = comparison.set_index("arch")
     groups = {a: table[table["arch"] == a] for a in archs}
@@ -63,7 +65,7 @@ def figure3(table, comparison, metric_label: str, title: str, baseline: str | No
                f"best {top:.0%} by validation, {n} per architecture": best}
     fig = Figure(figsize=(max(8.0, 1.5 * len(archs) + 4), 4.6))
     axes = fig.subplots(1, 2)
-    ticks = [a + "".join(f"\n{int(rows.loc[a, o])} {o}" for o in ("diverged", "failed") if rows.loc[a, o])
+    ticks = [names.get(a, a) + "".join(f"\n{int(rows.loc[a, o])} {o}" for o in ("diverged", "failed") if rows.loc[a, o])
              for a in archs]
     x = np.arange(1, len(archs) + 1)
     for ax, (which, data) in zip(axes, samples.items()):
@@ -84,10 +86,13 @@ def figure3(table, comparison, metric_label: str, title: str, baseline: str | No
     twin.plot(x + 0.35, comparison["n_params_best10"], "^", color="grey", label="mean parameters")
     twin.set_ylabel(f"mean parameter count, best {top:.0%}")
     twin.set_ylim(bottom=0)
-    handles = [Rectangle((0, 0), 1, 1, color=COLOURS[k]) for k in ("baseline", "worse", "better", "—")]
-    fig.legend(handles, [f"baseline ({baseline})", f"significantly worse (Welch p < {alpha:g}, uncorrected)",
-                         "significantly better", "not significantly different"],
-               loc="lower center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, -0.06))
+    legend = {"baseline": f"baseline ({names.get(baseline, baseline)})",
+              "worse": f"significantly worse (Welch p < {alpha:g}, uncorrected)",
+              "better": "significantly better", "—": "not significantly different"}
+    if baseline not in archs:                               # no baseline box: nothing was compared
+        legend = {"—": "not compared (no baseline)"}
+    fig.legend([Rectangle((0, 0), 1, 1, color=COLOURS[k]) for k in legend], list(legend.values()),
+               loc="lower center", ncol=len(legend), fontsize=8, bbox_to_anchor=(0.5, -0.06))
     fig.suptitle(f"{title}\nTest {metric_label} by architecture (box: quartiles, whiskers: range, "
                  "◇: mean, grey ▲: mean parameter count, right axis)", fontsize=10)
     fig.tight_layout()

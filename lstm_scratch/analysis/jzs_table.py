@@ -24,7 +24,10 @@ every architecture, as in Table 1), where both sides have at least 2 trials.
 
 ``write_jzs_report(DIR, OUT)`` writes OUT/report.md, OUT/index.html (report.py's page machinery),
 OUT/table1.csv (one row per cell and task), OUT/gap.csv and OUT/cost.csv (CPU seconds per trial and
-the core-hours of K trials per cell; the benchmark's total once every task has an ended trial). A
+the core-hours of K trials per cell; the benchmark's total once every task has an ended trial), and per
+task a figure, OUT/figures/jzs_TASK.png and .svg: the Odyssey's Fig. 3 of its cells (box plots of the
+test metric, every ended trial and the best 10 %; coloured where Welch's test against LSTM says
+significantly better or worse), so the spread behind each best number is in view. A
 benchmark with fewer trials per cell than its stated budget is marked REDUCED, one with trials not yet
 ended UNFINISHED. The benchmark is read from its files: a live
 one (the studies' trial directories) or a published one (``jzs export``: each study's ``study.json``
@@ -371,6 +374,45 @@ def _deviations(definition: dict) -> str:
             "so its accuracies are not comparable with their Table 1's.")
 
 
+def figures_of(studies: dict, table: pd.DataFrame, top: float = 0.10, alpha: float = 0.05) -> list:
+    """Per task with scores, (task, caption, Figure): :func:`.figures.figure3` of its cells against LSTM
+    (no colours where LSTM has no ended trial). Built, not saved: the report writes nothing before all of
+    it is computed. ``table``: :func:`cells` of ``studies``."""
+    from . import figures
+    out = []
+    for task, of_task in table.groupby("task", sort=False):
+        definition, df = studies[task]
+        ended = df[df["outcome"].isin(ENDED) & df["arch"].isin(_archs(definition))]
+        if of_task["task_note"].iloc[0] or ended.empty:             # no scores, or nothing ended yet
+            continue
+        lower, info = bool(of_task["lower_is_better"].iloc[0]), task_info(task)
+        baseline = "LSTM" if (ended["arch"] == "LSTM").any() else None
+        comparison = compare(ended, baseline=baseline, top=top, alpha=alpha, lower_is_better=lower)
+        heading = COLUMNS.get(task, task)
+        fig = figures.figure3(scored(ended, lower), comparison, info["label"], f"JZS's benchmark: {heading}",
+                              baseline=baseline, top=top, alpha=alpha, lower_is_better=lower, names=LABELS)
+        better = "higher" if not lower else "lower"
+        caption = (f"{heading}: test {info['label']} ({better} is better) by cell. Left: every ended trial; right: "
+                   f"the best {top:.0%} by validation, scored on test. Box = quartiles, whiskers = range, ◇ = mean, "
+                   "▲ = mean parameter count of the best trials (right axis); coloured: Welch's test against "
+                   f"LSTM at p < {alpha}, uncorrected. Diverged and failed trials count with the task's worst score.")
+        out.append((task, caption, fig))
+    return out
+
+
+GAP_SHOWN = {"task": ("task", page.text), "metric": ("metric", page.text), "LSTM": ("LSTM", page.fixed(3)),
+             "LSTM-b": ("LSTM-b", page.fixed(3)), "GRU": ("GRU", page.fixed(3)),
+             "gap_closed": ("gap closed", page.percent), "jzs_gap_closed": ("JZS's gap closed", page.percent),
+             "n_best": ("best trials a side", page.count), "p_b_vs_lstm": ("p, LSTM-b vs LSTM", page.p_value),
+             "b_vs_lstm": ("LSTM-b vs LSTM", page.text), "p_b_vs_gru": ("p, LSTM-b vs GRU", page.p_value),
+             "b_vs_gru": ("LSTM-b vs GRU", page.text), "answer": ("answer", page.text)}
+"""gap.csv's columns as the page shows them (the CSV keeps every column and digit)."""
+COST_SHOWN = {"task": ("task", page.text), "trials_ended": ("trials ended", page.count),
+              "cpu_s_per_trial": ("CPU s per trial", page.significant(3)),
+              **{f"core_h_K{k}": (f"core-hours, {k} per cell", page.significant(3)) for k in PROJECTED_TRIALS}}
+"""cost.csv's columns as the page shows them."""
+
+
 def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> Path:
     """Write the report of the benchmark at ``path`` into ``out_dir`` (module docstring); returns the path
     of index.html. Everything is read and computed before anything is written."""
@@ -386,15 +428,21 @@ def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> P
     layout, warnings, said = table1(table), status(definition, table), answer(gaps, top)
     table_notes, cost_said = notes(table), cost_notes(costs)
     setup, versions = setup_text(definition), page.versions()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    built = figures_of(studies, table, top, alpha)
+    gaps_shown, costs_shown = page.displayed(gaps, GAP_SHOWN), page.displayed(costs, COST_SHOWN)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     page.write_csv(out_dir / "table1.csv", table)
     page.write_csv(out_dir / "gap.csv", gaps)
     page.write_csv(out_dir / "cost.csv", costs)
+    from .figures import save
+    shown = [(caption, save(fig, out_dir / "figures" / f"jzs_{task}")[0]) for task, caption, fig in built]
     title = "JZS's benchmark: Table 1 and the LSTM-b question"
     md = [f"# {title}", "", *[f"**{w}**\n" for w in warnings], setup, "", "## Table 1", "", page.md_table(layout), "",
           *[f"- {n}" for n in table_notes], *([""] if table_notes else []),
-          "## Does LSTM-b close the LSTM–GRU gap?", "", said, "", page.md_table(gaps), "",
-          "## Cost (CPU seconds per trial; core-hours of K trials per cell)", "", page.md_table(costs), "",
+          "## Does LSTM-b close the LSTM–GRU gap?", "", said, "", page.md_table(gaps_shown), "",
+          *(["## The cells' trials, task by task", ""] if shown else []),
+          *[line for caption, png in shown for line in (*page.md_figure(caption, png, out_dir), "")],
+          "## Cost (CPU seconds per trial; core-hours of K trials per cell)", "", page.md_table(costs_shown), "",
           *[f"{n}\n" for n in cost_said],
           "## Versions", "", *[f"- {k}: {v}" for k, v in versions.items()], ""]
     page.write_text(out_dir / "report.md", "\n".join(md))
@@ -404,8 +452,10 @@ def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> P
              *[f"<p class='warn'>{esc(w)}</p>" for w in warnings], f"<p>{esc(setup)}</p>",
              "<h2>Table 1</h2>", layout.to_html(index=False, border=0, escape=True),
              *[f"<p>{esc(n)}</p>" for n in table_notes],
-             "<h2>Does LSTM-b close the LSTM–GRU gap?</h2>", f"<p>{esc(said)}</p>", page.html_table(gaps),
-             "<h2>Cost (CPU seconds per trial; core-hours of K trials per cell)</h2>", page.html_table(costs),
+             "<h2>Does LSTM-b close the LSTM–GRU gap?</h2>", f"<p>{esc(said)}</p>", page.html_table(gaps_shown),
+             *(["<h2>The cells' trials, task by task</h2>"] if shown else []),
+             *[page.html_figure(caption, png) for caption, png in shown],
+             "<h2>Cost (CPU seconds per trial; core-hours of K trials per cell)</h2>", page.html_table(costs_shown),
              *[f"<p>{esc(n)}</p>" for n in cost_said],
              "<h2>Versions</h2><ul>", *[f"<li>{esc(k)}: {esc(str(v))}</li>" for k, v in versions.items()],
              "</ul></body></html>"]

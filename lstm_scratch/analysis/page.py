@@ -1,8 +1,10 @@
 """What both reports' pages are made of (:mod:`.report` for a study, :mod:`.jzs_table` for JZS's
-benchmark): tables in Markdown and HTML, the page's CSS, the versions listed at the end, and atomic
-writing of text and CSV files."""
+benchmark): tables and figures in Markdown and HTML, the page's CSS, the versions listed at the end, and
+atomic writing of text and CSV files."""
 from __future__ import annotations
 
+import base64
+import html
 import platform
 from pathlib import Path
 
@@ -55,6 +57,20 @@ def md_table(frame) -> str:
 def html_table(frame) -> str:
     """An HTML table, numbers rounded to 4 decimals, missing values as "—"."""
     return frame.round(4).to_html(index=False, na_rep="—", border=0, escape=True)
+
+
+def md_figure(caption: str, png: Path, out_dir: Path) -> list[str]:
+    """A figure in report.md: the PNG (:func:`.figures.save` wrote it and its SVG twin) by its path
+    relative to the page, then the caption with a link to the SVG."""
+    rel = Path(png).relative_to(out_dir).as_posix()
+    return [f"![{caption}]({rel})", f"*{caption}* ([SVG]({Path(rel).with_suffix('.svg').as_posix()}))"]
+
+
+def html_figure(caption: str, png: Path) -> str:
+    """A figure in index.html, the PNG embedded (base64), so the page is one self-contained file."""
+    data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
+    return (f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
 # ------------------------------------------------------------------ display: names and number formats

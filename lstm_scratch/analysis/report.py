@@ -13,7 +13,6 @@ Every input is checked before anything is written; each file is written atomical
 """
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
@@ -642,10 +641,7 @@ def _markdown(analysed, settings, versions, out_dir: Path) -> str:
             lines += [f"### {heading}", ""]
             for item in items:
                 if isinstance(item, tuple):                     # a figure: (caption, png)
-                    caption, png = item
-                    rel = png.relative_to(out_dir).as_posix()
-                    svg = Path(rel).with_suffix(".svg").as_posix()
-                    lines += [f"![{caption}]({rel})", f"*{caption}* ([SVG]({svg}))"]
+                    lines += page.md_figure(*item, out_dir)
                 else:
                     lines.append(item if isinstance(item, str) else page.md_table(item))
                 lines.append("")
@@ -672,10 +668,7 @@ def _html(analysed, settings, versions, out_dir: Path) -> str:
             parts.append(f"<h3>{esc(heading)}</h3>")
             for item in items:
                 if isinstance(item, tuple):
-                    caption, png = item
-                    data = base64.b64encode(png.read_bytes()).decode("ascii")
-                    parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"
-                                 f"<figcaption>{esc(caption)}</figcaption></figure>")
+                    parts.append(page.html_figure(*item))
                 else:
                     parts.append(f"<p>{esc(item)}</p>" if isinstance(item, str) else page.html_table(item))
         parts += ["<details><summary>Definition (study.json)</summary>",
