@@ -196,7 +196,7 @@ def _add_search(sub) -> None:
 
     def run_search(args) -> int:
         from .search import Study
-        from .search.summary import status_text
+        from .search.summary import benchmark_text, status_text
         if args.action == "create":
             study = Study.create(args.study, task=args.task, archs=args.archs, trials=args.trials, seed=args.seed,
                                  space=",".join(args.space) or None, shared_samples=not args.independent_samples,
@@ -351,7 +351,7 @@ def _add_jzs(sub) -> None:
             print(f"report: {write_jzs_report(args.dir, args.out, top=args.top)}")
             return 0
         from .search.benchmark import Benchmark
-        from .search.summary import status_text
+        from .search.summary import benchmark_text, status_text
         if args.action == "create":
             limits = {name: value for name, value in (("max_epochs", args.max_epochs), ("patience", args.patience))
                       if value is not None}
@@ -368,10 +368,13 @@ def _add_jzs(sub) -> None:
             except KeyboardInterrupt as err:        # Ctrl-C, or SIGTERM (search.executors.Stopped)
                 return _stopped(err, f"'lstm-odyssey jzs run {args.dir}'")
             studies = bench.studies()
-            print("\n\n".join(status_text(studies[task], info) for task, info in done.items()))
+            print("\n\n".join([*(status_text(studies[task], info) for task, info in done.items()),
+                                benchmark_text(done)]))
         elif args.action == "status":
-            bench = Benchmark.open(args.dir)
-            print("\n\n".join(status_text(study, study.status()) for study in bench.studies().values()))
+            studies = Benchmark.open(args.dir).studies()
+            infos = {task: study.status() for task, study in studies.items()}
+            print("\n\n".join([*(status_text(studies[task], info) for task, info in infos.items()),
+                                benchmark_text(infos)]))
         else:                           # export: every study's snapshot and files first, then the writes
             from .search.summary import published_files, write_published
             files = [f for study, paths in Benchmark.open(args.dir).exports() for f in published_files(study, **paths)]

@@ -316,6 +316,22 @@ def test_a_report_with_a_broken_task_and_a_task_not_run(tmp_path):
         pd.read_csv(out / "cost.csv").set_index("task").loc["benchmark", "core_h_K20"]      # NaN
 
 
+def test_the_benchmark_status_line_adds_the_studies_and_names_those_without_an_estimate():
+    from lstm_scratch.search.summary import benchmark_text
+
+    def info(done, pending, running, cpu, eta, failed=0):
+        return {"total": {"done": done, "failed": failed, "diverged": 0, "pending": pending, "running": running,
+                          "trials": done + failed + pending + running, "cpu_hours": cpu, "eta_hours": eta}}
+    infos = {"arithmetic": info(150, 47, 2, 1.5, 0.5, failed=1), "xml": info(0, 200, 0, 0.0, None),
+             "memorisation": info(0, 200, 0, 0.0, None)}
+    assert benchmark_text(infos) == ("benchmark: 151/600 trials ended, 1.50 CPU hours spent; ETA ≥ 30.0 min — no "
+                                     "estimate yet for xml, memorisation (no trial ended)")
+    infos["xml"], infos["memorisation"] = info(100, 0, 100, 2.0, 1.25), info(200, 0, 0, 0.25, 0.0)
+    assert benchmark_text(infos) == "benchmark: 451/600 trials ended, 3.75 CPU hours spent; ETA 1.8 h"
+    assert benchmark_text({"xml": info(0, 200, 0, 0.0, None)}) == (
+        "benchmark: 0/200 trials ended, 0.00 CPU hours spent; ETA ? — no estimate yet for xml (no trial ended)")
+
+
 # ------------------------------------------------------------------------------------ the benchmark directory
 def test_a_directory_holding_something_else_is_refused_for_a_study_and_a_benchmark(tmp_path):
     """One check for both (:func:`.study.existing_definition`): a file, a directory with other files, or
@@ -374,8 +390,14 @@ def test_table1_of_a_tiny_benchmark(tmp_path, capsys):
         assert run_one(study, trial.index)["state"] == "done"
     assert cli.main(["jzs", "report", str(bench_dir), "--out", str(out)]) == 0
     assert "UNFINISHED: 1 of 30 trials" in (out / "report.md").read_text()
-    run_one(*trials[-1][:1], trials[-1][1].index)
     capsys.readouterr()
+    assert cli.main(["jzs", "status", str(bench_dir)]) == 0
+    said = capsys.readouterr().out
+    assert said.count("trials ended; ETA") == 3 and "benchmark: 29/30 trials ended, " in said
+    run_one(*trials[-1][:1], trials[-1][1].index)
+    assert cli.main(["jzs", "status", str(bench_dir)]) == 0
+    assert re.search(r"benchmark: 30/30 trials ended, \d+\.\d\d CPU hours spent; ETA 0\.0 min\n$",
+                     capsys.readouterr().out)
     assert cli.main(["jzs", "report", str(bench_dir), "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == f"report: {out / 'index.html'}"
     md = (out / "report.md").read_text()

@@ -256,3 +256,21 @@ def status_text(study, info: dict) -> str:
     lines.append(f"{finished}/{total['trials']} trials ended; ETA {_hours(total['eta_hours'])} "
                  f"at {max(1, total['running'])} running")
     return "\n".join(lines)
+
+
+def benchmark_text(infos: dict) -> str:
+    """The line under ``lstm-odyssey jzs status``: the whole benchmark's progress from its studies'
+    :func:`status` ({task: info}, run one after the other). Its ETA adds the studies' ETAs, each at its
+    own parallelism; a study with no ended trial has none yet, so the ETA is then a lower bound and the
+    line names those studies."""
+    totals = {task: info["total"] for task, info in infos.items()}
+    ended = sum(t["done"] + t["failed"] + t["diverged"] for t in totals.values())
+    trials = sum(t["trials"] for t in totals.values())
+    cpu = sum(t["cpu_hours"] for t in totals.values())
+    unknown = [task for task, t in totals.items() if t["eta_hours"] is None]
+    eta = sum(t["eta_hours"] for t in totals.values() if t["eta_hours"] is not None)
+    line = f"benchmark: {ended}/{trials} trials ended, {cpu:.2f} CPU hours spent; ETA "
+    if not unknown:
+        return line + _hours(eta)
+    return line + (f"≥ {_hours(eta)} — no estimate yet for {', '.join(unknown)} (no trial ended)" if eta else
+                   f"? — no estimate yet for {', '.join(unknown)} (no trial ended)")
