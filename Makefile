@@ -26,7 +26,7 @@ test: $(VENV)/.installed      ## the whole test suite, tutorials included
 notebooks: $(VENV)/.installed ## executed tutorials/NN_*.ipynb with outputs and figures (FAST=1: small sizes)
 	$(PY) tutorials/_notebooks.py $(if $(FAST),--fast,)
 
-bench: $(VENV)/.installed     ## the benchmarks, against PyTorch (a benchmark-only dependency)
+bench: $(VENV)/.installed     ## the benchmarks against PyTorch (a benchmark-only dependency), and two threads against one
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) benchmarks/bench_layers.py --startup
 	$(PY) benchmarks/bench_model.py
