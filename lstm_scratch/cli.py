@@ -196,7 +196,7 @@ def _add_search(sub) -> None:
 
     def run_search(args) -> int:
         from .search import Study
-        from .search.summary import benchmark_text, status_text
+        from .search.summary import status_text
         if args.action == "create":
             study = Study.create(args.study, task=args.task, archs=args.archs, trials=args.trials, seed=args.seed,
                                  space=",".join(args.space) or None, shared_samples=not args.independent_samples,
