@@ -328,6 +328,9 @@ def test_the_benchmark_status_line_adds_the_studies_and_names_those_without_an_e
                                      "estimate yet for xml, memorisation (no trial ended)")
     infos["xml"], infos["memorisation"] = info(100, 0, 100, 2.0, 1.25), info(200, 0, 0, 0.25, 0.0)
     assert benchmark_text(infos) == "benchmark: 451/600 trials ended, 3.75 CPU hours spent; ETA 1.8 h"
+    infos["xml"] = info(200, 0, 0, 2.0, 0.0)
+    infos["arithmetic"] = info(199, 0, 0, 1.5, 0.0, failed=1)
+    assert benchmark_text(infos) == "benchmark: 600/600 trials ended, 3.75 CPU hours spent; nothing left to run"
     assert benchmark_text({"xml": info(0, 200, 0, 0.0, None)}) == (
         "benchmark: 0/200 trials ended, 0.00 CPU hours spent; ETA ? — no estimate yet for xml (no trial ended)")
 
@@ -393,10 +396,11 @@ def test_table1_of_a_tiny_benchmark(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["jzs", "status", str(bench_dir)]) == 0
     said = capsys.readouterr().out
-    assert said.count("trials ended; ETA") == 3 and "benchmark: 29/30 trials ended, " in said
+    assert said.count("10/10 trials ended; nothing left to run") == 2 and "9/10 trials ended; ETA " in said
+    assert "benchmark: 29/30 trials ended, " in said
     run_one(*trials[-1][:1], trials[-1][1].index)
     assert cli.main(["jzs", "status", str(bench_dir)]) == 0
-    assert re.search(r"benchmark: 30/30 trials ended, \d+\.\d\d CPU hours spent; ETA 0\.0 min\n$",
+    assert re.search(r"benchmark: 30/30 trials ended, \d+\.\d\d CPU hours spent; nothing left to run\n$",
                      capsys.readouterr().out)
     assert cli.main(["jzs", "report", str(bench_dir), "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == f"report: {out / 'index.html'}"

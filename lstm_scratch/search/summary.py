@@ -253,8 +253,10 @@ def status_text(study, info: dict) -> str:
     if total["best"]:
         lines.append(f"best so far: trial {total['best']['trial']}")
     finished = total["done"] + total["failed"] + total["diverged"]
-    lines.append(f"{finished}/{total['trials']} trials ended; ETA {_hours(total['eta_hours'])} "
-                 f"at {max(1, total['running'])} running")
+    remaining = total["pending"] + total["running"]
+    lines.append(f"{finished}/{total['trials']} trials ended; " +
+                 (f"ETA {_hours(total['eta_hours'])} at {max(1, total['running'])} running" if remaining else
+                  "nothing left to run"))
     return "\n".join(lines)
 
 
@@ -270,6 +272,8 @@ def benchmark_text(infos: dict) -> str:
     unknown = [task for task, t in totals.items() if t["eta_hours"] is None]
     eta = sum(t["eta_hours"] for t in totals.values() if t["eta_hours"] is not None)
     line = f"benchmark: {ended}/{trials} trials ended, {cpu:.2f} CPU hours spent; ETA "
+    if not any(t["pending"] + t["running"] for t in totals.values()):
+        return line.replace("; ETA ", "; nothing left to run")
     if not unknown:
         return line + _hours(eta)
     return line + (f"≥ {_hours(eta)} — no estimate yet for {', '.join(unknown)} (no trial ended)" if eta else
