@@ -497,6 +497,24 @@ def test_a_published_benchmark_reports_the_same_tables_as_the_live_one(tmp_path,
     assert (published / "arithmetic" / "trials.csv").read_bytes() == before
 
 
+def test_a_benchmark_exported_before_a_study_started_exports_again(tmp_path, capsys):
+    """Export while the first study runs: the studies not started have no trial directories yet, only the
+    table of pending trials the first export wrote. Nothing is lost by rewriting that, so a second export
+    works (a table with ended trials and no trial directories is still refused: the test above)."""
+    bench_dir = tmp_path / "bench"
+    bench = Benchmark.create(bench_dir, trials=1, tasks="arithmetic,xml", task_options=TINY_SIZES, max_epochs=1,
+                             space="params=1500,layers=1")
+    study = bench.studies()["arithmetic"]
+    assert run_one(study, study.trials()[0].index)["state"] == "done"
+    assert not (bench_dir / "xml" / "trials").exists()
+    for _ in range(2):
+        assert cli.main(["jzs", "export", str(bench_dir)]) == 0
+        said = capsys.readouterr().out
+        assert f"10 trials -> {bench_dir / 'xml' / 'trials.csv'}" in said and "0 records -> " in said
+        assert f"1 records -> {bench_dir / 'arithmetic' / 'records.jsonl.gz'}" in said
+    assert set(pd.read_csv(bench_dir / "xml" / "trials.csv").outcome) == {"pending"}
+
+
 NO_NUMBA = """
 import sys
 sys.path.insert(0, sys.argv[1])

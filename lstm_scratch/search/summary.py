@@ -93,22 +93,35 @@ def records_jsonl_gz(states) -> bytes:
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
 
 
+def _holds_ended_trials(table: Path) -> bool:
+    """Whether the published table ``table`` lists a trial that ended (what an export from a study
+    without trial directories would lose); a table that cannot be read counts as one that does."""
+    import csv
+    from ..records import OUTCOMES
+    try:
+        with open(table, newline="", encoding="utf-8") as handle:
+            return any(row.get("outcome") in OUTCOMES for row in csv.DictReader(handle))
+    except (OSError, UnicodeError, csv.Error):
+        return True
+
+
 def published_files(study, csv=None, records=None) -> list[tuple[str, bytes, str]]:
     """[(path, content, the line saying it was written)] of ``study``'s table (``csv``: :func:`dataframe`)
     and run records (``records``: :func:`records_jsonl_gz`), computed from one snapshot of its trial
     states, not written (``search export`` and ``jzs export`` — every study of a benchmark — prepare all
     their files before :func:`write_published` writes any).
 
-    A study without trial directories but with its table beside study.json is a published copy (a
-    clone of results/): exporting it would replace the table with one of pending trials, so it is refused
-    (``ValueError``) before anything is computed."""
+    A study without trial directories but with a table of ended trials beside study.json is a published
+    copy (a clone of results/): exporting it would replace the table with one of pending trials, so it is
+    refused (``ValueError``) before anything is computed. A table of pending trials only (a benchmark's
+    study not started when the benchmark was exported) has nothing to lose: it is exported again."""
     if not (csv or records):
         raise ValueError(f"{study.path}: nothing to export; give a table (--csv FILE) and/or the records "
                          "(--records FILE.jsonl.gz)")
     if records and not str(records).endswith(".jsonl.gz"):
         raise ValueError(f"--records {records}: the records file is gzipped JSON lines; name it *.jsonl.gz")
     table = study.path / PUBLISHED["csv"]
-    if not (study.path / TRIALS_DIR).is_dir() and table.is_file():
+    if not (study.path / TRIALS_DIR).is_dir() and table.is_file() and _holds_ended_trials(table):
         raise ValueError(f"{study.path}: a published study (its table {table.name} without the trial "
                          f"directories {TRIALS_DIR}/); exporting would replace the table with one of pending "
                          "trials. Export from the directory the study ran in, or report this one as it is "
