@@ -70,7 +70,7 @@ jzs-publish: $(VENV)/.installed ## each study's table and records from its trial
 	$(MAKE) jzs-report
 
 jzs-report: $(VENV)/.installed ## JZS's Table 1 report again from the committed tables alone (no training, no Numba)
-	$(VENV)/bin/lstm-odyssey jzs report $(JZS) --out $(JZS)/report
+	$(VENV)/bin/lstm-odyssey jzs report $(JZS) --out $(JZS)/report --published
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -344,11 +344,14 @@ def _add_jzs(sub) -> None:
     report.add_argument("dir")
     report.add_argument("--out", required=True, help="report directory")
     report.add_argument("--top", type=float, default=0.10, help="fraction of best trials in the Welch tests")
+    report.add_argument("--published", action="store_true",
+                        help="read each study's published table (what 'jzs export' wrote) even where trial "
+                             "directories are there: a report that matches the committed tables while a run goes on")
 
     def run_jzs(args) -> int:
         if args.action == "report":     # reads files only: a published benchmark loads no trainer, no Numba
             from .analysis.jzs_table import write_jzs_report
-            print(f"report: {write_jzs_report(args.dir, args.out, top=args.top)}")
+            print(f"report: {write_jzs_report(args.dir, args.out, top=args.top, published=args.published)}")
             return 0
         from .search.benchmark import Benchmark
         from .search.summary import benchmark_text, status_text

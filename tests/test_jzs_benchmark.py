@@ -490,6 +490,15 @@ def test_a_published_benchmark_reports_the_same_tables_as_the_live_one(tmp_path,
     table = pd.read_csv(reports["published"] / "table1.csv")
     assert table.ended.sum() == 9 and table.pending.sum() == 1
     assert "UNFINISHED: 1 of 10 trials" in (reports["published"] / "report.md").read_text()
+    # the run goes on after the export: --published still reports the exported tables, the live one moves on
+    assert run_one(study, study.trials()[-1].index)["state"] == "done"
+    for name, published_only in (("moved-on", False), ("as-published", True)):
+        reports[name] = tmp_path / f"report-{name}"
+        assert cli.main(["jzs", "report", str(bench_dir), "--out", str(reports[name]),
+                         *(["--published"] if published_only else [])]) == 0
+    for name in ("table1.csv", "gap.csv", "cost.csv", "report.md"):
+        assert (reports["as-published"] / name).read_bytes() == (reports["published"] / name).read_bytes(), name
+    assert pd.read_csv(reports["moved-on"] / "table1.csv").ended.sum() == 10
     # exporting the published copy would replace its table with pending trials: refused, nothing written
     before = (published / "arithmetic" / "trials.csv").read_bytes()
     assert cli.main(["jzs", "export", str(published)]) == 2
@@ -513,6 +522,15 @@ def test_a_benchmark_exported_before_a_study_started_exports_again(tmp_path, cap
         assert f"10 trials -> {bench_dir / 'xml' / 'trials.csv'}" in said and "0 records -> " in said
         assert f"1 records -> {bench_dir / 'arithmetic' / 'records.jsonl.gz'}" in said
     assert set(pd.read_csv(bench_dir / "xml" / "trials.csv").outcome) == {"pending"}
+
+
+def test_reporting_the_published_tables_of_a_benchmark_never_exported_names_the_study_and_the_fix(tmp_path, capsys):
+    bench = Benchmark.create(tmp_path / "bench", trials=1, tasks="arithmetic", task_options=TINY_SIZES, max_epochs=1)
+    out = tmp_path / "report"
+    assert cli.main(["jzs", "report", str(bench.path), "--out", str(out), "--published"]) == 2
+    said = capsys.readouterr().err
+    assert f"{bench.path / 'arithmetic'}: no published table" in said and f"jzs export {bench.path}" in said
+    assert not out.exists()                                      # nothing written
 
 
 NO_NUMBA = """

@@ -32,6 +32,7 @@ benchmark with fewer trials per cell than its stated budget is marked REDUCED, o
 ended UNFINISHED. The benchmark is read from its files: a live
 one (the studies' trial directories) or a published one (``jzs export``: each study's ``study.json``
 beside its ``trials.csv``), the same tables from either; a published one loads neither trainer nor Numba.
+``published=True`` reads the published tables even beside trial directories that have moved on since.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ from ..variants import JZS_ARCHITECTURES
 from .cost import group_stats
 from . import page
 from .stats import ENDED, best_trials, compare, scored, unscorable
-from .table import load, task_info
+from .table import TABLE_NAMES, load, task_info
 
 JZS_TABLE1 = {
     "arithmetic": {"TANH": 0.295, "LSTM": 0.892, "LSTM-B": 0.902, "GRU": 0.896, "MUT1": 0.921, "MUT2": 0.897,
@@ -70,11 +71,13 @@ REPORTED = ("tasks", "archs", "trials", "seed", "max_epochs", "patience", "dtype
 """The fields of ``benchmark.json`` the report reads."""
 
 
-def load_benchmark(path) -> tuple[dict, dict]:
+def load_benchmark(path, published: bool = False) -> tuple[dict, dict]:
     """(benchmark definition, {task: (study definition, trial table)}) of the benchmark at ``path``: its
     ``benchmark.json``, and per task the study in ``path/TASK`` (:func:`.table.load`: the trial
-    directories if there are any, else the published ``trials.csv``). ``ValueError`` naming the file if
-    ``path`` is not a benchmark."""
+    directories if there are any, else the published ``trials.csv``). ``published``: each study's
+    published table even where trial directories are there — while a benchmark runs they move on after
+    ``jzs export``, and a report that matches the committed tables reads those. ``ValueError`` naming the
+    file if ``path`` is not a benchmark, or (``published``) a study has no published table."""
     path = Path(path)
     file = path / BENCHMARK_NAME
     if not file.is_file():
@@ -91,7 +94,16 @@ def load_benchmark(path) -> tuple[dict, dict]:
     if missing or not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
         raise ValueError(f"{file}: damaged benchmark definition (missing {missing}, or 'tasks' is not a list of "
                          f"task names: {tasks!r})")
-    return definition, {task: load(path / task) for task in tasks}
+    return definition, {task: load(_published_table(path / task) if published else path / task) for task in tasks}
+
+
+def _published_table(study_dir: Path) -> Path:
+    """The table ``jzs export`` wrote into ``study_dir`` (:data:`.table.TABLE_NAMES`)."""
+    for name in TABLE_NAMES:
+        if (study_dir / name).is_file():
+            return study_dir / name
+    raise ValueError(f"{study_dir}: no published table ({' or '.join(TABLE_NAMES)}); publish the benchmark "
+                     f"with 'lstm-odyssey jzs export {study_dir.parent}' first, or report it without --published")
 
 
 def _best_cell(group, lower_is_better: bool):
@@ -413,10 +425,11 @@ COST_SHOWN = {"task": ("task", page.text), "trials_ended": ("trials ended", page
 """cost.csv's columns as the page shows them."""
 
 
-def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05) -> Path:
+def write_jzs_report(path, out_dir, top: float = 0.10, alpha: float = 0.05, published: bool = False) -> Path:
     """Write the report of the benchmark at ``path`` into ``out_dir`` (module docstring); returns the path
-    of index.html. Everything is read and computed before anything is written."""
-    definition, studies = load_benchmark(path)
+    of index.html. ``published``: from the published tables alone (:func:`load_benchmark`). Everything is
+    read and computed before anything is written."""
+    definition, studies = load_benchmark(path, published)
     if not 0 < top <= 1:
         raise ValueError(f"top={top}: the fraction of best trials must be in (0, 1]")
     out_dir = Path(out_dir)
