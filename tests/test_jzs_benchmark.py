@@ -168,7 +168,14 @@ def test_lstm_b_gap_and_welch_on_a_hand_made_table():
     assert gaps.loc["arithmetic", "answer"].startswith("not yet") and gaps.loc["arithmetic", "n_best"] == 0
     said = jzs_table.answer(gaps.reset_index())
     assert "The GRU beats LSTM on 1 of 3 task(s); LSTM-b closes xml 50% of it" in said
-    assert said.startswith("Does LSTM-b close the LSTM–GRU gap? yes") and "xml: significantly worse" in said
+    assert said.startswith("Does LSTM-b close the LSTM–GRU gap? yes")
+    assert ("Welch on the best 10 %: LSTM-b against LSTM — xml: significantly better; against GRU — xml: "
+            "significantly worse.") in said
+    # LSTM beats the GRU on nottingham, and LSTM-b (3.1) is worse than LSTM (3.0) there: said too
+    assert said.endswith("Where the GRU is not better than LSTM (nottingham), LSTM-b against LSTM on the best 10 % "
+                         "— nottingham: significantly worse.")
+    no_gap = jzs_table.answer(gaps.drop(index="xml").reset_index())
+    assert no_gap.startswith("No task shows an LSTM–GRU gap") and no_gap.endswith("nottingham: significantly worse.")
     cost = jzs_table.cost(studies, archs=10).set_index("task")
     assert cost.loc["xml", "cpu_s_per_trial"] == pytest.approx(19.5)             # mean of 10 … 29 s
     assert cost.loc["xml", "core_h_K20"] == pytest.approx(19.5 * 10 * 20 / 3600)

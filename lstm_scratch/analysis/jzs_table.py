@@ -265,25 +265,33 @@ def headline(table: pd.DataFrame, studies: dict, top: float = 0.10, alpha: float
 
 
 def answer(gaps: pd.DataFrame, top: float = 0.10) -> str:
-    """The headline answer over the tasks: how many have a gap, and how much of it LSTM-b closes
-    (``top``: the fraction of best trials :func:`headline`'s Welch tests compared)."""
-    with_gap = gaps[gaps["gru_better"]]
+    """The headline answer over the tasks: how many have a gap, how much of it LSTM-b closes, what
+    Welch's tests on the best ``top`` (:func:`headline`'s) say of LSTM-b against LSTM and the GRU there,
+    and of LSTM-b against LSTM on the tasks without a gap — the forget bias could help there too."""
+    best = f"best {top * 100:g} %"
+
+    def welch(rows, column: str) -> str:
+        tested = rows[np.isfinite(rows["p_" + column])]
+        return "; ".join(f"{t}: {v}" for t, v in zip(tested["task"], tested[column]))
+
+    with_gap, no_gap = gaps[gaps["gru_better"]], gaps[~gaps["gru_better"] & np.isfinite(gaps["p_b_vs_lstm"])]
+    elsewhere = (f" Where the GRU is not better than LSTM ({', '.join(no_gap['task'])}), LSTM-b against LSTM on the "
+                 f"{best} — {welch(no_gap, 'b_vs_lstm')}." if len(no_gap) else "")
     if with_gap.empty:
         return ("No task shows an LSTM–GRU gap in our best trials (or none has ended yet), so there is "
-                "nothing for LSTM-b to close.")
+                f"nothing for LSTM-b to close.{elsewhere}")
     closed = with_gap["gap_closed"]
     parts = ", ".join(f"{t} {c:.0%}" for t, c in zip(with_gap["task"], closed))
     median = float(closed.median())
     verdict = ("yes — LSTM-b closes most of the gap (median ≥ 50 %), as JZS found" if median >= 0.5 else
                "partly — LSTM-b closes less than half of the gap (median)" if median > 0 else
                "no — LSTM-b does not close the gap")
-    tested = with_gap[np.isfinite(with_gap["p_b_vs_gru"])]
-    best = f"best {top * 100:g} %"
-    welch = (f" Welch on the {best}: LSTM-b against GRU — " +
-             "; ".join(f"{t}: {v}" for t, v in zip(tested["task"], tested["b_vs_gru"])) + "."
-             if len(tested) else f" Too few trials for Welch's test on the {best}.")
+    against_lstm, against_gru = welch(with_gap, "b_vs_lstm"), welch(with_gap, "b_vs_gru")
+    tests = (f" Welch on the {best}: LSTM-b against LSTM — {against_lstm or 'too few trials'}; "
+             f"against GRU — {against_gru or 'too few trials'}." if against_lstm or against_gru
+             else f" Too few trials for Welch's test on the {best}.")
     return (f"Does LSTM-b close the LSTM–GRU gap? {verdict}. The GRU beats LSTM on {len(with_gap)} of "
-            f"{len(gaps)} task(s); LSTM-b closes {parts} of it.{welch}")
+            f"{len(gaps)} task(s); LSTM-b closes {parts} of it.{tests}{elsewhere}")
 
 
 def table1(table: pd.DataFrame) -> pd.DataFrame:
