@@ -54,7 +54,7 @@ jsb-report: $(VENV)/.installed ## the JSB report again from the committed table 
 	$(VENV)/bin/lstm-odyssey report $(JSB)/trials.csv --out $(JSB)/report
 
 # JZS's benchmark of issue 13 (five tasks × ten cells, protocol jzs, CPU-sized trials): TRIALS per cell
-# (default 20, ≤ 9 core-hours; the stated budget is 100, ≤ 45). Resumable, like jsb-study, and published
+# (default 20: 8.06 core-hours measured; the stated budget is 100, ≈ 40). Resumable, like jsb-study, and published
 # like it: benchmark.json, per task study.json + trials.csv + records.jsonl.gz, and report/.
 JZS := results/jzs-benchmark
 jzs-benchmark: $(VENV)/.installed ## run (or resume) JZS's benchmark, then publish its tables, records and report
