@@ -47,7 +47,7 @@ from ..variants import JZS_ARCHITECTURES
 from .cost import group_stats
 from . import page
 from .stats import ENDED, best_trials, compare, scored, unscorable
-from .table import TABLE_NAMES, load, task_info
+from .table import TABLE_NAMES, load, published_table, task_info
 
 JZS_TABLE1 = {
     "arithmetic": {"TANH": 0.295, "LSTM": 0.892, "LSTM-B": 0.902, "GRU": 0.896, "MUT1": 0.921, "MUT2": 0.897,
@@ -98,12 +98,12 @@ def load_benchmark(path, published: bool = False) -> tuple[dict, dict]:
 
 
 def _published_table(study_dir: Path) -> Path:
-    """The table ``jzs export`` wrote into ``study_dir`` (:data:`.table.TABLE_NAMES`)."""
-    for name in TABLE_NAMES:
-        if (study_dir / name).is_file():
-            return study_dir / name
-    raise ValueError(f"{study_dir}: no published table ({' or '.join(TABLE_NAMES)}); publish the benchmark "
-                     f"with 'lstm-odyssey jzs export {study_dir.parent}' first, or report it without --published")
+    """The table ``jzs export`` wrote into ``study_dir`` (:func:`.table.published_table`)."""
+    table = published_table(study_dir)
+    if table is None:
+        raise ValueError(f"{study_dir}: no published table ({' or '.join(TABLE_NAMES)}); publish the benchmark "
+                         f"with 'lstm-odyssey jzs export {study_dir.parent}' first, or report it without --published")
+    return table
 
 
 def _best_cell(group, lower_is_better: bool):

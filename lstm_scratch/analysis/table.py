@@ -50,12 +50,16 @@ def load(path) -> tuple[dict, object]:
         raise ValueError(f"{path}: not a study (no study.json); create one with 'lstm-odyssey search "
                          "create', or pass a trials.csv / trials.jsonl table")
     definition = {**_read_definition(definition_file), "path": str(path)}
-    if not (path / TRIALS_DIR).is_dir():         # a published study: the definition and its table
-        for name in TABLE_NAMES:
-            if (path / name).is_file():
-                return definition, _read_table(path / name)
+    table = published_table(path)
+    if table and not (path / TRIALS_DIR).is_dir():   # a published study: the definition and its table
+        return definition, _read_table(table)
     from ..search import Study
     return definition, Study.open(path).to_dataframe()
+
+
+def published_table(study_dir) -> Path | None:
+    """The published table in ``study_dir`` (the first of :data:`TABLE_NAMES` there), or None."""
+    return next((Path(study_dir) / name for name in TABLE_NAMES if (Path(study_dir) / name).is_file()), None)
 
 
 def _read_definition(path: Path) -> dict:
