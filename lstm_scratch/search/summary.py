@@ -284,10 +284,10 @@ def benchmark_text(infos: dict) -> str:
     cpu = sum(t["cpu_hours"] for t in totals.values())
     unknown = [task for task, t in totals.items() if t["eta_hours"] is None]
     eta = sum(t["eta_hours"] for t in totals.values() if t["eta_hours"] is not None)
-    line = f"benchmark: {ended}/{trials} trials ended, {cpu:.2f} CPU hours spent; ETA "
+    line = f"benchmark: {ended}/{trials} trials ended, {cpu:.2f} CPU hours spent; "
     if not any(t["pending"] + t["running"] for t in totals.values()):
-        return line.replace("; ETA ", "; nothing left to run")
+        return line + "nothing left to run"
     if not unknown:
-        return line + _hours(eta)
-    return line + (f"≥ {_hours(eta)} — no estimate yet for {', '.join(unknown)} (no trial ended)" if eta else
-                   f"? — no estimate yet for {', '.join(unknown)} (no trial ended)")
+        return line + f"ETA {_hours(eta)}"
+    return line + (f"ETA ≥ {_hours(eta)}" if eta else "ETA ?") + \
+        f" — no estimate yet for {', '.join(unknown)} (no trial ended)"
